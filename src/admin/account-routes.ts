@@ -1,0 +1,69 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from '../http/errors.ts';
+import { decodeCursor, toPage } from '../http/pagination.ts';
+import { errorResponses, IdParams, Page, PageQuery, Timestamp } from '../http/schemas.ts';
+import { isId, newId } from '../db/ids.ts';
+import { createPairing } from '../devices/pairing.ts';
+import type { Services } from '../services.ts';
+import { accountViews, AccountSchema } from './account-view.ts';
+
+const CreateAccountBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
+const PairingSchema = Type.Object({ code: Type.String(), expiresAt: Timestamp, pairUrl: Type.String() });
+
+export default async function accountRoutes(app: FastifyInstance, { services }: { services: Services }) {
+  const { db } = services;
+
+  async function accountOr404(id: string) {
+    const [view] = isId(id) ? await accountViews(db, { ids: [id] }) : [];
+    if (!view) throw new ApiError('not_found', 'No such account');
+    return view;
+  }
+
+  app.post<{ Body: typeof CreateAccountBody.static }>(
+    '/accounts',
+    {
+      schema: {
+        summary: 'Create an account: one household member\'s Google Photos destination',
+        tags: ['admin'],
+        body: CreateAccountBody,
+        response: { 201: AccountSchema, ...errorResponses(400, 401, 403) },
+      },
+    },
+    async (request, reply) => {
+      const account = await db.account.create({ data: { id: newId(), name: request.body.name } });
+      return reply.code(201).send(await accountOr404(account.id));
+    },
+  );
+
+  app.get<{ Querystring: typeof PageQuery.static }>(
+    '/accounts',
+    { schema: { summary: 'List accounts', tags: ['admin'], querystring: PageQuery, response: { 200: Page(AccountSchema), ...errorResponses(400, 401, 403) } } },
+    async (request) => {
+      const { limit, cursor } = request.query;
+      return toPage(await accountViews(db, {}, { limit: limit + 1, after: decodeCursor(cursor) }), limit);
+    },
+  );
+
+  app.get<{ Params: typeof IdParams.static }>(
+    '/accounts/:id',
+    { schema: { summary: 'One account', tags: ['admin'], params: IdParams, response: { 200: AccountSchema, ...errorResponses(401, 403, 404) } } },
+    async (request) => accountOr404(request.params.id),
+  );
+
+  app.post<{ Params: typeof IdParams.static }>(
+    '/accounts/:id/pairings',
+    {
+      schema: {
+        summary: 'Create a one-time pairing code (valid 15 minutes) for a phone of this account',
+        tags: ['admin'],
+        params: IdParams,
+        response: { 201: PairingSchema, ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const account = await accountOr404(request.params.id);
+      return reply.code(201).send(await createPairing(services, account.id));
+    },
+  );
+}

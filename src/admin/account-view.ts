@@ -1,0 +1,51 @@
+import { Type } from '@sinclair/typebox';
+import type { Db } from '../db/client.ts';
+import { countAssetsBy } from '../assets/asset-view.ts';
+import { Counts, Timestamp } from '../http/schemas.ts';
+
+export const AccountSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  google: Type.Object({
+    status: Type.Union([Type.Literal('unlinked'), Type.Literal('linked'), Type.Literal('needs_reauth')]),
+    email: Type.Optional(Type.String()),
+    linkedAt: Type.Optional(Timestamp),
+    error: Type.Optional(Type.String()),
+  }),
+  forwarding: Type.Union([Type.Literal('active'), Type.Literal('paused')]),
+  counts: Counts,
+  backlogBytes: Type.Integer(),
+  devices: Type.Integer(),
+  createdAt: Timestamp,
+});
+
+export async function accountViews(db: Db, where: { ids?: string[] }, page?: { limit: number; after?: string }) {
+  const accounts = await db.account.findMany({
+    where: { ...(where.ids ? { id: { in: where.ids } } : {}), ...(page?.after ? { id: { gt: page.after } } : {}) },
+    orderBy: { id: 'asc' },
+    ...(page ? { take: page.limit } : {}),
+    include: { _count: { select: { devices: { where: { revokedAt: null } } } } },
+  });
+  const ids = accounts.map((a) => a.id);
+  const counts = await countAssetsBy(db, 'account', ids);
+  const backlog = await db.$queryRaw<{ account_id: string; bytes: bigint }[]>`
+    SELECT d.account_id, sum(b.size) AS bytes FROM deliveries d JOIN blobs b ON b.sha256 = d.blob_sha256
+    WHERE d.account_id = ANY(${ids}::uuid[]) AND d.state IN ('pending', 'uploading') GROUP BY 1`;
+  const backlogBytes = new Map(backlog.map((r) => [r.account_id, Number(r.bytes)]));
+  return accounts.map((a) => ({
+    id: a.id,
+    name: a.name,
+    google: {
+      // An admin unlink is reported as unlinked; its assets still show needs_reauth until re-linked.
+      status: a.googleStatus === 'revoked' ? ('unlinked' as const) : a.googleStatus,
+      ...(a.googleEmail ? { email: a.googleEmail } : {}),
+      ...(a.googleLinkedAt ? { linkedAt: a.googleLinkedAt.toISOString() } : {}),
+      ...(a.googleError ? { error: a.googleError } : {}),
+    },
+    forwarding: a.forwarding,
+    counts: counts.get(a.id)!,
+    backlogBytes: backlogBytes.get(a.id) ?? 0,
+    devices: a._count.devices,
+    createdAt: a.createdAt.toISOString(),
+  }));
+}

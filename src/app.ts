@@ -1,0 +1,83 @@
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { requireAdmin } from './http/auth.ts';
+import errorHandler from './http/error-handler.ts';
+import { ApiError, errorBody } from './http/errors.ts';
+import type { Services } from './services.ts';
+import healthRoutes from './ops/health-routes.ts';
+import deviceRoutes from './devices/device-routes.ts';
+import assetRoutes from './assets/asset-routes.ts';
+import uploadRoute from './ingest/upload-route.ts';
+import accountRoutes from './admin/account-routes.ts';
+import openapi from './http/openapi.ts';
+
+export interface AppHandle {
+  app: FastifyInstance;
+  /** Flip before close(): new requests get 503 not_ready while in-flight ones finish. */
+  beginShutdown(): void;
+}
+
+export async function buildApp(services: Services): Promise<AppHandle> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: services.log,
+    // Explicit timeouts: a stalled client is cut after 2 minutes of silence, but a large upload that keeps
+    // flowing may take as long as it needs (requestTimeout 0).
+    connectionTimeout: 120_000,
+    keepAliveTimeout: 72_000,
+    requestTimeout: 0,
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: false,
+    trustProxy: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    clientErrorHandler(err, socket) {
+      // Malformed HTTP (oversized headers, bad framing) still gets the contract's JSON shape.
+      const status = (err as { code?: string }).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = JSON.stringify(errorBody(status, 'validation_failed', 'Malformed HTTP request'));
+      if (socket.writable) {
+        socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      } else socket.destroy();
+    },
+  }) as unknown as FastifyInstance;
+  app.server.headersTimeout = 30_000;
+
+  let closing = false;
+  app.addHook('onRequest', async (_request, reply) => {
+    if (closing) {
+      reply.header('connection', 'close');
+      throw new ApiError('not_ready', 'The relay is shutting down');
+    }
+  });
+
+  await app.register(errorHandler);
+  await app.register(openapi, { publicUrl: services.config.publicUrl });
+  await app.register(rateLimit, {
+    global: false,
+    redis: services.redis,
+    nameSpace: `${services.config.redisPrefix}:rate-limit:`,
+    errorResponseBuilder: (_request, context) => new ApiError('rate_limited', `Too many requests; retry in ${context.after}`),
+  });
+
+  await app.register(healthRoutes, { services });
+  await app.register(
+    async (api) => {
+      await api.register(deviceRoutes, { services });
+      await api.register(assetRoutes, { services });
+      await api.register(uploadRoute, { services });
+      await api.register(
+        async (admin) => {
+          admin.addHook('onRequest', requireAdmin(services));
+          await admin.register(accountRoutes, { services });
+        },
+        { prefix: '/admin' },
+      );
+    },
+    { prefix: '/api/v1' },
+  );
+
+  return {
+    app,
+    beginShutdown() {
+      closing = true;
+    },
+  };
+}

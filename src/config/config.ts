@@ -1,0 +1,167 @@
+import path from 'node:path';
+
+/** Typed configuration, read from the environment once at start-up. */
+export interface Config {
+  databaseUrl: string;
+  redisUrl: string;
+  /** Prefix of every Redis key (BullMQ queues, rate limits) so several relays or test files can share one Redis. */
+  redisPrefix: string;
+  host: string;
+  port: number;
+  publicUrl: string;
+  spoolDir: string;
+  adminToken: string | undefined;
+  encryptionKey: Buffer | undefined;
+  maxUploadBytes: number;
+  logLevel: string;
+  /** Temp files untouched for this long belong to a dead upload and are swept. */
+  staleTempMs: number;
+  sweepIntervalMs: number;
+  shutdownGraceMs: number;
+  google: {
+    clientId: string | undefined;
+    clientSecret: string | undefined;
+    photosApiUrl: string;
+    authUrl: string;
+    tokenUrl: string;
+    revokeUrl: string;
+    dailyRequestLimit: number;
+    appStatus: 'production' | 'testing';
+  };
+  retentionHours: number;
+  keepOriginals: boolean;
+  /** No Google client configured: the bundled emulator stands in for Google. */
+  demoMode: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const GIB = 1024 ** 3;
+
+/** Parse and validate; every problem is collected so one start-up attempt reports them all. */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const read = new EnvReader(env, problems);
+
+  const port = read.int('PORT', 8080, 0, 65535);
+  const googleClientId = read.optional('GOOGLE_CLIENT_ID');
+  const demoMode = googleClientId === undefined;
+
+  const config: Config = {
+    databaseUrl: read.url('DATABASE_URL', 'postgresql://postgres@127.0.0.1:5432/photo_relay', ['postgres:', 'postgresql:']),
+    redisUrl: read.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    redisPrefix: read.string('REDIS_PREFIX', 'photo-relay', /^[A-Za-z0-9_.-]{1,64}$/),
+    host: read.string('HOST', '0.0.0.0'),
+    port,
+    publicUrl: read.url('PUBLIC_URL', `http://localhost:${port}`, ['http:', 'https:']).replace(/\/+$/, ''),
+    spoolDir: path.resolve(read.string('SPOOL_DIR', './data/spool')),
+    adminToken: read.optional('ADMIN_TOKEN'),
+    encryptionKey: read.base64Key('ENCRYPTION_KEY', 32),
+    maxUploadBytes: read.int('MAX_UPLOAD_BYTES', 20 * GIB, 1, Number.MAX_SAFE_INTEGER),
+    logLevel: read.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    staleTempMs: read.int('STALE_TEMP_MINUTES', 15, 0, 10_000) * 60_000,
+    sweepIntervalMs: read.int('SWEEP_INTERVAL_MINUTES', 10, 1, 10_000) * 60_000,
+    shutdownGraceMs: read.int('SHUTDOWN_GRACE_SECONDS', 30, 1, 3600) * 1000,
+    google: {
+      clientId: googleClientId,
+      clientSecret: read.optional('GOOGLE_CLIENT_SECRET'),
+      photosApiUrl: read.url('GOOGLE_PHOTOS_API_URL', 'https://photoslibrary.googleapis.com', ['http:', 'https:']).replace(/\/+$/, ''),
+      authUrl: read.url('GOOGLE_OAUTH_AUTH_URL', 'https://accounts.google.com/o/oauth2/v2/auth', ['http:', 'https:']),
+      tokenUrl: read.url('GOOGLE_OAUTH_TOKEN_URL', 'https://oauth2.googleapis.com/token', ['http:', 'https:']),
+      revokeUrl: read.url('GOOGLE_OAUTH_REVOKE_URL', 'https://oauth2.googleapis.com/revoke', ['http:', 'https:']),
+      dailyRequestLimit: read.int('GOOGLE_DAILY_REQUEST_LIMIT', 10_000, 1, 10_000_000),
+      appStatus: read.oneOf('GOOGLE_APP_STATUS', 'production', ['production', 'testing'] as const),
+    },
+    retentionHours: read.int('RETENTION_HOURS', 24, 0, 100_000),
+    keepOriginals: read.bool('KEEP_ORIGINALS', false),
+    demoMode,
+  };
+
+  if (!demoMode) {
+    if (!config.google.clientSecret) problems.push('GOOGLE_CLIENT_SECRET is required when GOOGLE_CLIENT_ID is set');
+    if (!config.adminToken) problems.push('ADMIN_TOKEN is required outside demo mode (at least 32 characters)');
+    if (!config.encryptionKey) problems.push('ENCRYPTION_KEY is required outside demo mode (32 random bytes, base64: `openssl rand -base64 32`)');
+  }
+  if (config.adminToken !== undefined && config.adminToken.length < 32) {
+    problems.push('ADMIN_TOKEN must be at least 32 characters');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+class EnvReader {
+  constructor(
+    private readonly env: Env,
+    private readonly problems: string[],
+  ) {}
+
+  optional(name: string): string | undefined {
+    const value = this.env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  }
+
+  string(name: string, fallback: string, pattern?: RegExp): string {
+    const value = this.optional(name) ?? fallback;
+    if (pattern && !pattern.test(value)) this.problems.push(`${name} must match ${pattern}`);
+    return value;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+      this.problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const raw = this.optional(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (['true', '1', 'yes'].includes(raw)) return true;
+    if (['false', '0', 'no'].includes(raw)) return false;
+    this.problems.push(`${name} must be true or false (got "${raw}")`);
+    return fallback;
+  }
+
+  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      this.problems.push(`${name} must be one of ${allowed.join(', ')} (got "${raw}")`);
+      return fallback;
+    }
+    return raw as T;
+  }
+
+  url(name: string, fallback: string, protocols: string[]): string {
+    const raw = this.optional(name) ?? fallback;
+    try {
+      const url = new URL(raw);
+      if (!protocols.includes(url.protocol)) throw new Error('protocol');
+    } catch {
+      this.problems.push(`${name} must be a ${protocols.join(' or ')} URL`);
+    }
+    return raw;
+  }
+
+  base64Key(name: string, bytes: number): Buffer | undefined {
+    const raw = this.optional(name);
+    if (raw === undefined) return undefined;
+    const key = Buffer.from(raw, 'base64');
+    if (key.length !== bytes || key.toString('base64').replace(/=+$/, '') !== raw.replace(/=+$/, '')) {
+      this.problems.push(`${name} must be ${bytes} bytes encoded as base64`);
+      return undefined;
+    }
+    return key;
+  }
+}

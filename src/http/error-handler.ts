@@ -1,0 +1,58 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { ApiError, type ErrorCode, ERROR_CODES, errorBody } from './errors.ts';
+
+// Errors raised by Fastify and its plugins, by their stable `code`, mapped onto the contract's codes.
+const FRAMEWORK_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'validation_failed',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'validation_failed',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'validation_failed',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_VALIDATION: 'validation_failed',
+  FST_INVALID_MULTIPART_CONTENT_TYPE: 'validation_failed',
+  FST_PARTS_LIMIT: 'validation_failed',
+  FST_FILES_LIMIT: 'validation_failed',
+  FST_FIELDS_LIMIT: 'validation_failed',
+  FST_PROTO_VIOLATION: 'validation_failed',
+  FST_REQ_FILE_TOO_LARGE: 'payload_too_large',
+};
+
+const BY_STATUS: Record<number, ErrorCode> = Object.fromEntries(
+  Object.entries(ERROR_CODES).map(([code, status]) => [status, code as ErrorCode]),
+);
+
+export function toApiError(err: FastifyError | Error): ApiError | null {
+  if (err instanceof ApiError) return err;
+  const e = err as FastifyError;
+  if (e.validation) return new ApiError('validation_failed', e.message);
+  const mapped = e.code ? FRAMEWORK_CODES[e.code] : undefined;
+  if (mapped) return new ApiError(mapped, e.message);
+  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
+    return new ApiError(BY_STATUS[e.statusCode] ?? 'validation_failed', e.message);
+  }
+  return null;
+}
+
+/** One place turns every error into the contract's JSON shape; 5xx detail stays in the log, never in the answer. */
+export default fp(
+  async function errorHandler(app: FastifyInstance) {
+    app.setErrorHandler((err, request, reply) => {
+      const apiError = toApiError(err as Error);
+      if (apiError && apiError.statusCode < 500) {
+        request.log.info({ code: apiError.code, reason: apiError.message }, 'request rejected');
+        return reply.code(apiError.statusCode).send(errorBody(apiError.statusCode, apiError.code, apiError.message));
+      }
+      if (apiError) {
+        request.log.warn({ code: apiError.code, reason: apiError.message }, 'request failed');
+        return reply.code(apiError.statusCode).send(errorBody(apiError.statusCode, apiError.code, apiError.message));
+      }
+      request.log.error({ err }, 'unhandled error');
+      return reply.code(500).send(errorBody(500, 'internal', 'Internal Server Error'));
+    });
+    app.setNotFoundHandler((request, reply) => {
+      reply.code(404).send(errorBody(404, 'not_found', `Route ${request.method} ${request.url.split('?')[0]} not found`));
+    });
+  },
+  { name: 'error-handler' },
+);

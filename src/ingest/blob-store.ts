@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, stat, statfs, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { IngestMeter, type MeterResult } from './ingest-meter.ts';
+
+const TEMP_SUFFIX = '.part';
+
+export interface TempBlob extends MeterResult {
+  tempPath: string;
+}
+
+/**
+ * Content-addressed files under `<spool>/blobs/ab/cd/<sha256>`. Bytes land in `<spool>/tmp` first (same file
+ * system, so the final rename is atomic) and become visible only once complete, fsynced and renamed.
+ */
+export class BlobStore {
+  readonly tmpDir: string;
+  readonly blobsDir: string;
+
+  constructor(readonly root: string) {
+    this.tmpDir = path.join(root, 'tmp');
+    this.blobsDir = path.join(root, 'blobs');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
+    await mkdir(this.blobsDir, { recursive: true, mode: 0o700 });
+  }
+
+  pathOf(sha256: string): string {
+    return path.join(this.blobsDir, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+  }
+
+  /**
+   * Stream `source` into a fresh temp file through the meter (hash, size, media sniffing, size limit).
+   * On any failure the temp file is gone before the error surfaces.
+   */
+  async receive(source: Readable, maxBytes: number): Promise<TempBlob> {
+    const tempPath = path.join(this.tmpDir, `${randomUUID()}${TEMP_SUFFIX}`);
+    const meter = new IngestMeter(maxBytes);
+    try {
+      // `flush: true` fsyncs the file before the stream reports it closed.
+      await pipeline(source, meter, createWriteStream(tempPath, { flags: 'wx', mode: 0o600, flush: true }));
+      return { tempPath, ...meter.result() };
+    } catch (err) {
+      await this.discard(tempPath);
+      throw err;
+    }
+  }
+
+  async discard(tempPath: string): Promise<void> {
+    await unlink(tempPath).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+
+  /** Make a received temp file the blob named by its hash: rename, then fsync the directory so the name survives a crash. */
+  async commit(temp: TempBlob): Promise<void> {
+    const finalPath = this.pathOf(temp.sha256);
+    await this.ensureDir(path.dirname(finalPath));
+    await rename(temp.tempPath, finalPath);
+    await fsyncDir(path.dirname(finalPath));
+  }
+
+  async has(sha256: string): Promise<boolean> {
+    return stat(this.pathOf(sha256)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  open(sha256: string, range?: { start: number; end?: number }): Readable {
+    return createReadStream(this.pathOf(sha256), range);
+  }
+
+  async remove(sha256: string): Promise<void> {
+    await unlink(this.pathOf(sha256)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+
+  /** Remove temp files no upload has touched for `olderThanMs` (0: all of them, for a start-up with no upload running). */
+  async sweepTemp(olderThanMs: number, now = Date.now()): Promise<number> {
+    let removed = 0;
+    for (const name of await readdir(this.tmpDir).catch(() => [] as string[])) {
+      const file = path.join(this.tmpDir, name);
+      const info = await stat(file).catch(() => null);
+      if (!info || now - info.mtimeMs < olderThanMs) continue;
+      await unlink(file).then(
+        () => removed++,
+        () => {},
+      );
+    }
+    return removed;
+  }
+
+  async freeBytes(): Promise<number> {
+    const fsStats = await statfs(this.root);
+    return fsStats.bavail * fsStats.bsize;
+  }
+
+  /** Readiness: the spool accepts a new file. */
+  async probeWritable(): Promise<void> {
+    const probe = path.join(this.tmpDir, `.probe-${randomUUID()}`);
+    const handle = await open(probe, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
+    await handle.close();
+    await unlink(probe);
+  }
+
+  private async ensureDir(dir: string): Promise<void> {
+    const created = await mkdir(dir, { recursive: true, mode: 0o700 });
+    // A new directory's own entry must be durable too: fsync every parent that gained one.
+    if (created) {
+      for (let d = created; d.startsWith(this.blobsDir) && d !== this.blobsDir; d = path.dirname(d)) {
+        await fsyncDir(path.dirname(d));
+      }
+    }
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,45 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from './config/config.ts';
+import { createDb, type Db } from './db/client.ts';
+import { BlobStore } from './ingest/blob-store.ts';
+import { ForwardQueue } from './forwarding/queue.ts';
+
+/** Every side effect the relay has, created once from the config and handed to the parts that need them. */
+export interface Services {
+  config: Config;
+  log: Logger;
+  db: Db;
+  /** For request-path commands: fails fast rather than queueing while Redis is away. */
+  redis: Redis;
+  blobs: BlobStore;
+  forwardQueue: ForwardQueue;
+  clock: () => Date;
+}
+
+export function redisConnection(config: Config, options: { worker: boolean }): Redis {
+  return new Redis(config.redisUrl, {
+    lazyConnect: true,
+    // Workers block on Redis and must wait for it; request handlers must answer rather than hang.
+    maxRetriesPerRequest: options.worker ? null : 1,
+    enableOfflineQueue: options.worker,
+  });
+}
+
+export async function createServices(config: Config, log: Logger): Promise<Services> {
+  const db = createDb(config.databaseUrl);
+  const redis = redisConnection(config, { worker: false });
+  await redis.connect();
+  const blobs = new BlobStore(config.spoolDir);
+  await blobs.init();
+  const queueConnection = redisConnection(config, { worker: false });
+  await queueConnection.connect();
+  const forwardQueue = ForwardQueue.create(queueConnection, config.redisPrefix, log);
+  return { config, log, db, redis, blobs, forwardQueue, clock: () => new Date() };
+}
+
+export async function closeServices(services: Services): Promise<void> {
+  await services.forwardQueue.close().catch(() => {});
+  services.redis.disconnect();
+  await services.db.$disconnect();
+}
