@@ -27,14 +27,16 @@ export async function buildApp(services: Services): Promise<AppHandle> {
     requestTimeout: 0,
     bodyLimit: 1024 * 1024,
     return503OnClosing: false,
-    trustProxy: true,
+    trustProxy: services.config.trustProxy,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     clientErrorHandler(err, socket) {
       // Malformed HTTP (oversized headers, bad framing) still gets the contract's JSON shape.
       const status = (err as { code?: string }).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
       const body = JSON.stringify(errorBody(status, 'validation_failed', 'Malformed HTTP request'));
       if (socket.writable) {
-        socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+        socket.end(
+          `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
       } else socket.destroy();
     },
   }) as unknown as FastifyInstance;

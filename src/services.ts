@@ -4,6 +4,7 @@ import type { Config } from './config/config.ts';
 import { createDb, type Db } from './db/client.ts';
 import { BlobStore } from './ingest/blob-store.ts';
 import { ForwardQueue } from './forwarding/queue.ts';
+import { FailureLimiter } from './http/failure-limiter.ts';
 
 /** Every side effect the relay has, created once from the config and handed to the parts that need them. */
 export interface Services {
@@ -14,6 +15,7 @@ export interface Services {
   redis: Redis;
   blobs: BlobStore;
   forwardQueue: ForwardQueue;
+  limits: { pairing: FailureLimiter; auth: FailureLimiter };
   clock: () => Date;
 }
 
@@ -35,7 +37,11 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
   const queueConnection = redisConnection(config, { worker: false });
   await queueConnection.connect();
   const forwardQueue = ForwardQueue.create(queueConnection, config.redisPrefix, log);
-  return { config, log, db, redis, blobs, forwardQueue, clock: () => new Date() };
+  const limits = {
+    pairing: new FailureLimiter(redis, `${config.redisPrefix}:failures:pairing`, config.pairingMaxFailures, 15 * 60),
+    auth: new FailureLimiter(redis, `${config.redisPrefix}:failures:auth`, config.authMaxFailures, 5 * 60),
+  };
+  return { config, log, db, redis, blobs, forwardQueue, limits, clock: () => new Date() };
 }
 
 export async function closeServices(services: Services): Promise<void> {

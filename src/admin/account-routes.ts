@@ -24,7 +24,7 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
     '/accounts',
     {
       schema: {
-        summary: 'Create an account: one household member\'s Google Photos destination',
+        summary: "Create an account: one household member's Google Photos destination",
         tags: ['admin'],
         body: CreateAccountBody,
         response: { 201: AccountSchema, ...errorResponses(400, 401, 403) },
@@ -38,7 +38,14 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
 
   app.get<{ Querystring: typeof PageQuery.static }>(
     '/accounts',
-    { schema: { summary: 'List accounts', tags: ['admin'], querystring: PageQuery, response: { 200: Page(AccountSchema), ...errorResponses(400, 401, 403) } } },
+    {
+      schema: {
+        summary: 'List accounts',
+        tags: ['admin'],
+        querystring: PageQuery,
+        response: { 200: Page(AccountSchema), ...errorResponses(400, 401, 403) },
+      },
+    },
     async (request) => {
       const { limit, cursor } = request.query;
       return toPage(await accountViews(db, {}, { limit: limit + 1, after: decodeCursor(cursor) }), limit);
@@ -47,7 +54,14 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
 
   app.get<{ Params: typeof IdParams.static }>(
     '/accounts/:id',
-    { schema: { summary: 'One account', tags: ['admin'], params: IdParams, response: { 200: AccountSchema, ...errorResponses(401, 403, 404) } } },
+    {
+      schema: {
+        summary: 'One account',
+        tags: ['admin'],
+        params: IdParams,
+        response: { 200: AccountSchema, ...errorResponses(401, 403, 404) },
+      },
+    },
     async (request) => accountOr404(request.params.id),
   );
 

@@ -35,7 +35,11 @@ export default async function assetRoutes(app: FastifyInstance, { services }: { 
       },
     },
     async (request) => ({
-      missing: await missingHashes(db, device(request).accountId, request.body.sha256.map((h) => h.toLowerCase())),
+      missing: await missingHashes(
+        db,
+        device(request).accountId,
+        request.body.sha256.map((h) => h.toLowerCase()),
+      ),
     }),
   );
 
@@ -61,7 +65,14 @@ export default async function assetRoutes(app: FastifyInstance, { services }: { 
 
   app.get<{ Params: typeof IdParams.static }>(
     '/assets/:id',
-    { schema: { summary: 'One of this device\'s assets', tags: ['device'], params: IdParams, response: { 200: AssetSchema, ...errorResponses(401, 403, 404) } } },
+    {
+      schema: {
+        summary: "One of this device's assets",
+        tags: ['device'],
+        params: IdParams,
+        response: { 200: AssetSchema, ...errorResponses(401, 403, 404) },
+      },
+    },
     async (request) => {
       const { id } = request.params;
       const asset = isId(id) ? await findAsset(db, id, device(request).id) : null;
@@ -74,7 +85,7 @@ export default async function assetRoutes(app: FastifyInstance, { services }: { 
     '/assets',
     {
       schema: {
-        summary: 'This device\'s assets, filtered by state and by the time they reached it',
+        summary: "This device's assets, filtered by state and by the time they reached it",
         tags: ['device'],
         querystring: ListQuery,
         response: { 200: Page(AssetSchema), ...errorResponses(400, 401, 403) },

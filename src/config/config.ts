@@ -18,6 +18,12 @@ export interface Config {
   staleTempMs: number;
   sweepIntervalMs: number;
   shutdownGraceMs: number;
+  /** Honour X-Forwarded-For from a reverse proxy (only behind one: otherwise clients could pick their own address). */
+  trustProxy: boolean;
+  /** Failed pairing attempts one client may make per 15 minutes. */
+  pairingMaxFailures: number;
+  /** Failed token checks one client may make per 5 minutes. */
+  authMaxFailures: number;
   google: {
     clientId: string | undefined;
     clientSecret: string | undefined;
@@ -69,6 +75,9 @@ export function loadConfig(env: Env = process.env): Config {
     staleTempMs: read.int('STALE_TEMP_MINUTES', 15, 0, 10_000) * 60_000,
     sweepIntervalMs: read.int('SWEEP_INTERVAL_MINUTES', 10, 1, 10_000) * 60_000,
     shutdownGraceMs: read.int('SHUTDOWN_GRACE_SECONDS', 30, 1, 3600) * 1000,
+    trustProxy: read.bool('TRUST_PROXY', false),
+    pairingMaxFailures: read.int('PAIRING_MAX_FAILURES', 10, 1, 100_000),
+    authMaxFailures: read.int('AUTH_MAX_FAILURES', 50, 1, 100_000),
     google: {
       clientId: googleClientId,
       clientSecret: read.optional('GOOGLE_CLIENT_SECRET'),
@@ -87,7 +96,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (!demoMode) {
     if (!config.google.clientSecret) problems.push('GOOGLE_CLIENT_SECRET is required when GOOGLE_CLIENT_ID is set');
     if (!config.adminToken) problems.push('ADMIN_TOKEN is required outside demo mode (at least 32 characters)');
-    if (!config.encryptionKey) problems.push('ENCRYPTION_KEY is required outside demo mode (32 random bytes, base64: `openssl rand -base64 32`)');
+    if (!config.encryptionKey)
+      problems.push('ENCRYPTION_KEY is required outside demo mode (32 random bytes, base64: `openssl rand -base64 32`)');
   }
   if (config.adminToken !== undefined && config.adminToken.length < 32) {
     problems.push('ADMIN_TOKEN must be at least 32 characters');

@@ -21,7 +21,7 @@ export default async function deviceRoutes(app: FastifyInstance, { services }: {
   app.post<{ Body: typeof PairBody.static }>(
     '/pair',
     {
-      config: { rateLimit: { max: 10, timeWindow: '1 minute' } },
+      config: { rateLimit: { max: 60, timeWindow: '1 minute' } },
       schema: {
         summary: 'Exchange a one-time pairing code for a device token (shown once)',
         tags: ['device'],
@@ -29,14 +29,23 @@ export default async function deviceRoutes(app: FastifyInstance, { services }: {
         response: { 201: PairResponse, ...errorResponses(400, 404, 429) },
       },
     },
-    async (request, reply) => reply.code(201).send(await redeemPairing(services, request.body)),
+    async (request, reply) => {
+      const paired = await services.limits.pairing.guard(request.ip, ['not_found', 'validation_failed'], () =>
+        redeemPairing(services, request.body),
+      );
+      return reply.code(201).send(paired);
+    },
   );
 
   app.get(
     '/device',
     {
       onRequest: requireDevice(services),
-      schema: { summary: 'This device, its counts by state and bytes received', tags: ['device'], response: { 200: DeviceSchema, ...errorResponses(401, 403) } },
+      schema: {
+        summary: 'This device, its counts by state and bytes received',
+        tags: ['device'],
+        response: { 200: DeviceSchema, ...errorResponses(401, 403) },
+      },
     },
     async (request) => {
       const [view] = await deviceViews(services.db, { ids: [device(request).id] });

@@ -25,7 +25,11 @@ export async function deviceViews(db: Db, where: { ids?: string[]; accountId?: s
     orderBy: { id: 'asc' },
     ...(page ? { take: page.limit } : {}),
   });
-  const counts = await countAssetsBy(db, 'device', devices.map((d) => d.id));
+  const counts = await countAssetsBy(
+    db,
+    'device',
+    devices.map((d) => d.id),
+  );
   return devices.map((d) => ({
     id: d.id,
     name: d.name,

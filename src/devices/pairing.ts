@@ -33,7 +33,14 @@ export async function redeemPairing(services: Services, input: { code: string; n
       throw new ApiError('not_found', 'Unknown, used or expired pairing code');
     }
     await tx.device.create({
-      data: { id: deviceId, accountId: pairing.account_id, name: input.name, platform: input.platform, tokenHash: hashToken(token), lastSeenAt: now },
+      data: {
+        id: deviceId,
+        accountId: pairing.account_id,
+        name: input.name,
+        platform: input.platform,
+        tokenHash: hashToken(token),
+        lastSeenAt: now,
+      },
     });
     await tx.pairingCode.update({ where: { id: pairing.id }, data: { usedAt: now, deviceId } });
     return pairing.account_id;

@@ -28,11 +28,7 @@ export function newPairingCode(): string {
 
 /** Accept what people type: any case, dashes or spaces, and the letters Crockford maps to digits. */
 export function normalizePairingCode(input: string): string {
-  return input
-    .toUpperCase()
-    .replace(/[\s-]/g, '')
-    .replace(/O/g, '0')
-    .replace(/[IL]/g, '1');
+  return input.toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1');
 }
 
 export function isPairingCodeShape(normalized: string): boolean {

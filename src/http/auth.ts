@@ -26,34 +26,42 @@ function bearer(request: FastifyRequest): string {
 /** onRequest hook: runs before any body is read, so an unauthenticated upload never reaches the disk. */
 export function requireDevice(services: Services) {
   return async function deviceAuth(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    const token = bearer(request);
-    if (services.config.adminToken && sameSecret(token, services.config.adminToken)) {
-      throw new ApiError('forbidden', 'The admin token does not work on device routes');
-    }
-    if (!token.startsWith(DEVICE_TOKEN_PREFIX)) throw new ApiError('unauthorized', 'Invalid device token');
-    const device = await services.db.device.findUnique({
-      where: { tokenHash: hashToken(token) },
-      select: { id: true, accountId: true, revokedAt: true, lastSeenAt: true },
-    });
-    if (!device || device.revokedAt) throw new ApiError('unauthorized', 'Invalid or revoked device token');
-    request.device = { id: device.id, accountId: device.accountId };
-    const now = services.clock();
-    if (!device.lastSeenAt || now.getTime() - device.lastSeenAt.getTime() > SEEN_RESOLUTION_MS) {
-      await services.db.device.update({ where: { id: device.id }, data: { lastSeenAt: now } });
-    }
+    await services.limits.auth.guard(request.ip, ['unauthorized'], () => authenticateDevice(services, request));
   };
+}
+
+async function authenticateDevice(services: Services, request: FastifyRequest): Promise<void> {
+  const token = bearer(request);
+  if (services.config.adminToken && sameSecret(token, services.config.adminToken)) {
+    throw new ApiError('forbidden', 'The admin token does not work on device routes');
+  }
+  if (!token.startsWith(DEVICE_TOKEN_PREFIX)) throw new ApiError('unauthorized', 'Invalid device token');
+  const device = await services.db.device.findUnique({
+    where: { tokenHash: hashToken(token) },
+    select: { id: true, accountId: true, revokedAt: true, lastSeenAt: true },
+  });
+  if (!device || device.revokedAt) throw new ApiError('unauthorized', 'Invalid or revoked device token');
+  request.device = { id: device.id, accountId: device.accountId };
+  const now = services.clock();
+  if (!device.lastSeenAt || now.getTime() - device.lastSeenAt.getTime() > SEEN_RESOLUTION_MS) {
+    await services.db.device.update({ where: { id: device.id }, data: { lastSeenAt: now } });
+  }
 }
 
 export function requireAdmin(services: Services) {
   return async function adminAuth(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    const token = bearer(request);
-    if (services.config.adminToken && sameSecret(token, services.config.adminToken)) return;
-    if (token.startsWith(DEVICE_TOKEN_PREFIX)) {
-      const device = await services.db.device.findUnique({ where: { tokenHash: hashToken(token) }, select: { id: true } });
-      if (device) throw new ApiError('forbidden', 'A device token does not work on admin routes');
-    }
-    throw new ApiError('unauthorized', 'Invalid admin token');
+    await services.limits.auth.guard(request.ip, ['unauthorized'], () => authenticateAdmin(services, request));
   };
+}
+
+async function authenticateAdmin(services: Services, request: FastifyRequest): Promise<void> {
+  const token = bearer(request);
+  if (services.config.adminToken && sameSecret(token, services.config.adminToken)) return;
+  if (token.startsWith(DEVICE_TOKEN_PREFIX)) {
+    const device = await services.db.device.findUnique({ where: { tokenHash: hashToken(token) }, select: { id: true } });
+    if (device) throw new ApiError('forbidden', 'A device token does not work on admin routes');
+  }
+  throw new ApiError('unauthorized', 'Invalid admin token');
 }
 
 export function device(request: FastifyRequest): AuthedDevice {

@@ -9,7 +9,11 @@ export default fp(
     await app.register(swagger, {
       openapi: {
         openapi: '3.0.3',
-        info: { title: 'Photo Relay API', version: '1.0.0', description: 'Phones upload; the relay forwards each photo exactly once to Google Photos.' },
+        info: {
+          title: 'Photo Relay API',
+          version: '1.0.0',
+          description: 'Phones upload; the relay forwards each photo exactly once to Google Photos.',
+        },
         servers: [{ url: publicUrl }],
         components: {
           securitySchemes: {

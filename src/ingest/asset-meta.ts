@@ -18,7 +18,7 @@ export function checkDeviceAssetId(value: string | undefined): string {
 
 /** A file name is a single path segment: it ends up in Google Photos and in log lines, never in a path of ours. */
 export function checkFileName(value: string | undefined): string {
-  if (value === undefined || value.length === 0) throw invalid('fileName is required (as a field or as the file part\'s filename)');
+  if (value === undefined || value.length === 0) throw invalid("fileName is required (as a field or as the file part's filename)");
   if (value.length > 255) throw invalid('fileName must be at most 255 characters');
   if (CONTROL_CHARS.test(value)) throw invalid('fileName must not contain control characters');
   if (/[/\\]/.test(value) || value === '.' || value === '..') throw invalid('fileName must be a plain file name, without directories');

@@ -78,7 +78,12 @@ export async function registerUpload(services: Services, device: AuthedDevice, t
  * Register content the household already holds, or that this account already has in Google Photos,
  * without its bytes. Returns null when neither is true: the device must upload.
  */
-export async function registerByHash(services: Services, device: AuthedDevice, sha256: string, meta: AssetMeta): Promise<Registered | null> {
+export async function registerByHash(
+  services: Services,
+  device: AuthedDevice,
+  sha256: string,
+  meta: AssetMeta,
+): Promise<Registered | null> {
   const registered = await services.db.$transaction(async (tx) => {
     await lockContent(tx, sha256);
     const [known] = await tx.$queryRaw<{ held: boolean }[]>`

@@ -72,7 +72,8 @@ export default async function uploadRoute(app: FastifyInstance, { services }: { 
         for await (const part of request.parts()) {
           if (part.type === 'field') {
             if (meta) throw new ApiError('validation_failed', 'Text fields must come before the file part');
-            if (part.valueTruncated || part.fieldnameTruncated) throw new ApiError('validation_failed', `Field ${part.fieldname} is too long`);
+            if (part.valueTruncated || part.fieldnameTruncated)
+              throw new ApiError('validation_failed', `Field ${part.fieldname} is too long`);
             if (!TEXT_FIELDS.has(part.fieldname)) continue; // unknown fields are tolerated, as the contract may grow
             if (part.fieldname in fields) throw new ApiError('validation_failed', `Field ${part.fieldname} given twice`);
             fields[part.fieldname] = String(part.value);
