@@ -10,6 +10,8 @@ import assetRoutes from './assets/asset-routes.ts';
 import uploadRoute from './ingest/upload-route.ts';
 import accountRoutes from './admin/account-routes.ts';
 import openapi from './http/openapi.ts';
+import googleRoutes from './admin/google-routes.ts';
+import callbackRoute from './google/callback-route.ts';
 
 export interface AppHandle {
   app: FastifyInstance;
@@ -60,6 +62,7 @@ export async function buildApp(services: Services): Promise<AppHandle> {
   });
 
   await app.register(healthRoutes, { services });
+  await app.register(callbackRoute, { services });
   await app.register(
     async (api) => {
       await api.register(deviceRoutes, { services });
@@ -69,6 +72,7 @@ export async function buildApp(services: Services): Promise<AppHandle> {
         async (admin) => {
           admin.addHook('onRequest', requireAdmin(services));
           await admin.register(accountRoutes, { services });
+          await admin.register(googleRoutes, { services });
         },
         { prefix: '/admin' },
       );

@@ -7,6 +7,8 @@ import { closeServices, createServices } from './services.ts';
 import { buildApp } from './app.ts';
 import { startSweeper } from './ingest/sweeper.ts';
 import { startForwardWorker } from './forwarding/worker.ts';
+import { startDemoEmulator } from './ops/demo.ts';
+import { demoLinkAll } from './google/demo-link.ts';
 
 type Role = 'all' | 'api' | 'worker';
 
@@ -44,6 +46,14 @@ async function main() {
   }
   const services = await createServices(config, log);
   const stops: Array<() => Promise<void> | void> = [];
+  if (config.demoMode) {
+    const emulator = await startDemoEmulator(config, log);
+    if (emulator) {
+      await demoLinkAll(services);
+      stops.push(() => emulator.close());
+    }
+  }
+  // Stops run in reverse order of start: the emulator, started first, stops last.
 
   let beginShutdown = () => {};
   if (role !== 'worker') {
@@ -57,14 +67,14 @@ async function main() {
     const worker = await startForwardWorker(services);
     stops.push(() => worker.close());
   }
-  log.info({ role, port: config.port, publicUrl: config.publicUrl }, 'photo relay started');
+  log.info({ role, port: config.port, publicUrl: config.publicUrl, demoMode: config.demoMode }, 'photo relay started');
 
   // Order matters: stop taking requests (in-flight uploads finish), then workers, then queues and the database.
   closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'fatal error, shutting down');
     else log.info({ signal }, 'shutting down');
     beginShutdown();
-    for (const stop of stops) await stop();
+    for (const stop of stops.reverse()) await stop();
     await closeServices(services);
   });
 }

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/config.ts';
 import { createDb, type Db } from './db/client.ts';
 import { BlobStore } from './ingest/blob-store.ts';
-import { ForwardQueue } from './forwarding/queue.ts';
+import { ForwardQueues } from './forwarding/queue.ts';
 import { FailureLimiter } from './http/failure-limiter.ts';
 
 /** Every side effect the relay has, created once from the config and handed to the parts that need them. */
@@ -14,7 +14,7 @@ export interface Services {
   /** For request-path commands: fails fast rather than queueing while Redis is away. */
   redis: Redis;
   blobs: BlobStore;
-  forwardQueue: ForwardQueue;
+  queues: ForwardQueues;
   limits: { pairing: FailureLimiter; auth: FailureLimiter };
   clock: () => Date;
 }
@@ -36,16 +36,16 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
   await blobs.init();
   const queueConnection = redisConnection(config, { worker: false });
   await queueConnection.connect();
-  const forwardQueue = ForwardQueue.create(queueConnection, config.redisPrefix, log);
+  const queues = ForwardQueues.create(queueConnection, config.redisPrefix, log);
   const limits = {
     pairing: new FailureLimiter(redis, `${config.redisPrefix}:failures:pairing`, config.pairingMaxFailures, 15 * 60),
     auth: new FailureLimiter(redis, `${config.redisPrefix}:failures:auth`, config.authMaxFailures, 5 * 60),
   };
-  return { config, log, db, redis, blobs, forwardQueue, limits, clock: () => new Date() };
+  return { config, log, db, redis, blobs, queues, limits, clock: () => new Date() };
 }
 
 export async function closeServices(services: Services): Promise<void> {
-  await services.forwardQueue.close().catch(() => {});
+  await services.queues.close().catch(() => {});
   services.redis.disconnect();
   await services.db.$disconnect();
 }

@@ -158,7 +158,7 @@ describe('assets', () => {
     const deliveries = await relay.services.db.delivery.findMany({ where: { accountId } });
     assert.equal(deliveries.length, 1);
     assert.equal(deliveries[0]!.state, 'pending');
-    const job = await relay.services.forwardQueue.queue.getJob(deliveries[0]!.id);
+    const job = await relay.services.queues.uploads.getJob(deliveries[0]!.id);
     assert.equal(job?.data.deliveryId, deliveries[0]!.id);
   });
 

@@ -7,8 +7,16 @@ import { isId, newId } from '../db/ids.ts';
 import { createPairing } from '../devices/pairing.ts';
 import type { Services } from '../services.ts';
 import { accountViews, AccountSchema } from './account-view.ts';
+import { relayStatus, StatusSchema } from './status.ts';
+import { demoLink } from '../google/demo-link.ts';
+import { reconcile } from '../forwarding/reconciler.ts';
+import { DEFAULT_FORWARDING } from '../forwarding/context.ts';
 
 const CreateAccountBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
+const PatchAccountBody = Type.Object(
+  { name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), forwarding: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('paused')])) },
+  { additionalProperties: false },
+);
 const PairingSchema = Type.Object({ code: Type.String(), expiresAt: Timestamp, pairUrl: Type.String() });
 
 export default async function accountRoutes(app: FastifyInstance, { services }: { services: Services }) {
@@ -32,6 +40,7 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
     },
     async (request, reply) => {
       const account = await db.account.create({ data: { id: newId(), name: request.body.name } });
+      if (services.config.demoMode) await demoLink(services, account);
       return reply.code(201).send(await accountOr404(account.id));
     },
   );
@@ -63,6 +72,32 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
       },
     },
     async (request) => accountOr404(request.params.id),
+  );
+
+  app.patch<{ Params: typeof IdParams.static; Body: typeof PatchAccountBody.static }>(
+    '/accounts/:id',
+    {
+      schema: {
+        summary: 'Rename an account, or pause or resume its forwarding',
+        tags: ['admin'],
+        params: IdParams,
+        body: PatchAccountBody,
+        response: { 200: AccountSchema, ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const { id } = await accountOr404(request.params.id);
+      await db.account.update({ where: { id }, data: request.body });
+      // Deliveries held while paused are scheduled again at once, not at the next reconcile.
+      if (request.body.forwarding === 'active') await reconcile(services, { tokenMarginMs: DEFAULT_FORWARDING.tokenMarginMs, accountId: id });
+      return accountOr404(id);
+    },
+  );
+
+  app.get(
+    '/status',
+    { schema: { summary: 'Queues, quota, per-account backlog and ETA, storage', tags: ['admin'], response: { 200: StatusSchema, ...errorResponses(401, 403) } } },
+    async () => relayStatus(services),
   );
 
   app.post<{ Params: typeof IdParams.static }>(

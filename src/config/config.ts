@@ -38,6 +38,8 @@ export interface Config {
   keepOriginals: boolean;
   /** No Google client configured: the bundled emulator stands in for Google. */
   demoMode: boolean;
+  /** Where demo mode runs the bundled emulator (127.0.0.1 only). */
+  demoEmulatorPort: number;
 }
 
 export class ConfigError extends Error {
@@ -91,7 +93,19 @@ export function loadConfig(env: Env = process.env): Config {
     retentionHours: read.int('RETENTION_HOURS', 24, 0, 100_000),
     keepOriginals: read.bool('KEEP_ORIGINALS', false),
     demoMode,
+    demoEmulatorPort: read.int('DEMO_EMULATOR_PORT', 8090, 1, 65535),
   };
+  if (demoMode) {
+    // Demo mode forwards to the bundled emulator, whatever Google URLs the environment names.
+    const emulator = `http://127.0.0.1:${config.demoEmulatorPort}`;
+    config.google = {
+      ...config.google,
+      photosApiUrl: emulator,
+      authUrl: `${emulator}/o/oauth2/v2/auth`,
+      tokenUrl: `${emulator}/token`,
+      revokeUrl: `${emulator}/revoke`,
+    };
+  }
 
   if (!demoMode) {
     if (!config.google.clientSecret) problems.push('GOOGLE_CLIENT_SECRET is required when GOOGLE_CLIENT_ID is set');

@@ -2,46 +2,96 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-export const FORWARD_QUEUE = 'forward';
+export const UPLOAD_QUEUE = 'forward-upload';
+export const CREATE_QUEUE = 'forward-create';
 
-export interface DeliverJob {
+export interface UploadJob {
   deliveryId: string;
 }
+export interface CreateJob {
+  accountId: string;
+}
+
+export interface DeliveryRef {
+  id: string;
+  accountId: string;
+  /** The delivery's place in its account's backlog: 1 = next. */
+  rank?: number;
+}
+
+// BullMQ's highest usable priority number; lower runs first.
+const MAX_PRIORITY = 2_097_152;
+
+export const createJobId = (accountId: string) => `create-${accountId}`;
 
 /**
- * The scheduler's side of forwarding. Jobs carry delivery ids only; the delivery row is the truth. A failed
- * enqueue loses nothing: the reconciler finds every non-terminal delivery without a job and schedules it.
+ * The scheduler's side of forwarding. Jobs carry ids only; the delivery rows are the truth. A failed enqueue
+ * loses nothing: the reconciler schedules every non-terminal delivery that has no job.
+ *
+ * Uploads run in parallel across workers, one job per delivery. Media items are created per account by one
+ * batching job at a time (its id is the account's), so batchCreate calls for an account never overlap.
  */
-export class ForwardQueue {
+export class ForwardQueues {
   constructor(
-    readonly queue: Queue<DeliverJob>,
+    readonly uploads: Queue<UploadJob>,
+    readonly creates: Queue<CreateJob>,
     private readonly connection: Redis,
     private readonly log: Logger,
   ) {}
 
   /** Takes ownership of `connection`: close() disconnects it. */
-  static create(connection: Redis, prefix: string, log: Logger): ForwardQueue {
-    return new ForwardQueue(new Queue<DeliverJob>(FORWARD_QUEUE, { connection, prefix }), connection, log);
+  static create(connection: Redis, prefix: string, log: Logger): ForwardQueues {
+    return new ForwardQueues(
+      new Queue<UploadJob>(UPLOAD_QUEUE, { connection, prefix }),
+      new Queue<CreateJob>(CREATE_QUEUE, { connection, prefix }),
+      connection,
+      log,
+    );
   }
 
-  async enqueue(deliveryIds: string[], delayMs = 0): Promise<void> {
-    if (deliveryIds.length === 0) return;
+  /**
+   * Priority is the delivery's rank within its account's backlog, so the queue interleaves accounts:
+   * a large backlog never starves another account's few new photos.
+   */
+  async enqueueUploads(deliveries: DeliveryRef[], delayMs = 0): Promise<boolean> {
+    if (deliveries.length === 0) return true;
     try {
-      await this.queue.addBulk(
-        deliveryIds.map((deliveryId) => ({
-          name: 'deliver',
-          data: { deliveryId },
-          // The job id dedupes while the job lives; the delivery row dedupes forever.
-          opts: { jobId: deliveryId, delay: delayMs, removeOnComplete: true, removeOnFail: 1000 },
+      await this.uploads.addBulk(
+        deliveries.map((d) => ({
+          name: 'upload',
+          data: { deliveryId: d.id },
+          opts: {
+            jobId: d.id,
+            delay: delayMs,
+            priority: Math.min(MAX_PRIORITY, Math.max(1, d.rank ?? 1)),
+            removeOnComplete: true,
+            removeOnFail: true,
+          },
         })),
       );
+      return true;
     } catch (err) {
-      this.log.warn({ err, deliveries: deliveryIds.length }, 'enqueue failed; the reconciler will schedule these deliveries');
+      this.log.warn({ err, deliveries: deliveries.length }, 'enqueue failed; the reconciler will schedule these deliveries');
+      return false;
     }
   }
 
+  async enqueueCreate(accountId: string, delayMs = 0): Promise<void> {
+    try {
+      await this.creates.add('create', { accountId }, { jobId: createJobId(accountId), delay: delayMs, removeOnComplete: true, removeOnFail: true });
+    } catch (err) {
+      this.log.warn({ err, accountId }, 'enqueue of media item creation failed; the reconciler will retry');
+    }
+  }
+
+  async depths(): Promise<Record<string, Record<string, number>>> {
+    const kinds = ['waiting', 'prioritized', 'active', 'delayed', 'failed'] as const;
+    const [uploads, creates] = await Promise.all([this.uploads.getJobCounts(...kinds), this.creates.getJobCounts(...kinds)]);
+    return { upload: uploads, create: creates };
+  }
+
   async close(): Promise<void> {
-    await this.queue.close();
+    await Promise.all([this.uploads.close(), this.creates.close()]);
     this.connection.disconnect();
   }
 }

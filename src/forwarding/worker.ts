@@ -1,25 +1,64 @@
 import { Worker } from 'bullmq';
 import { redisConnection, type Services } from '../services.ts';
-import { FORWARD_QUEUE, type DeliverJob } from './queue.ts';
+import { CREATE_QUEUE, UPLOAD_QUEUE, type CreateJob, type UploadJob } from './queue.ts';
+import { ForwardingContext, type ForwardingOptions, DEFAULT_FORWARDING } from './context.ts';
+import { runUpload } from './upload-step.ts';
+import { hasReadyTokens, runCreate } from './create-step.ts';
+import { reconcile } from './reconciler.ts';
+import { applyRetention } from './retention.ts';
 
-/**
- * Placeholder until forwarding lands (issue 3): takes delivery jobs and leaves their rows pending,
- * so the hand-off from ingest is exercised end to end.
- */
-export async function startForwardWorker(services: Services): Promise<{ close(): Promise<void> }> {
-  const connection = redisConnection(services.config, { worker: true });
-  const worker = new Worker<DeliverJob>(
-    FORWARD_QUEUE,
-    async (job) => {
-      services.log.debug({ deliveryId: job.data.deliveryId }, 'delivery job received (forwarding not implemented yet)');
-    },
-    { connection, prefix: services.config.redisPrefix, concurrency: 4 },
-  );
-  worker.on('error', (err) => services.log.error({ err }, 'forward worker error'));
-  await worker.waitUntilReady();
+export interface ForwardWorker {
+  context: ForwardingContext;
+  reconcileNow(accountId?: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The forwarding side of the relay: upload and create workers, the reconciler and retention, on their timers. */
+export async function startForwardWorker(services: Services, overrides: Partial<ForwardingOptions> = {}): Promise<ForwardWorker> {
+  const options = { ...DEFAULT_FORWARDING, ...overrides };
+  const context = new ForwardingContext(services, options);
+  const { config, log } = services;
+  const connection = redisConnection(config, { worker: true });
+  // Processors are idempotent, so a job whose worker died is simply run again, as often as that happens.
+  const common = { connection, prefix: config.redisPrefix, maxStalledCount: 1000 };
+
+  const uploads = new Worker<UploadJob>(UPLOAD_QUEUE, (job, token) => runUpload(context, job, token), {
+    ...common,
+    concurrency: options.uploadConcurrency,
+  });
+  const creates = new Worker<CreateJob>(CREATE_QUEUE, (job, token) => runCreate(context, job, token), { ...common, concurrency: 4 });
+  // A create job that finished may have missed tokens committed after its last look (their enqueue was
+  // deduplicated against the still-active job): look once more now that its id is free.
+  creates.on('completed', (job) => {
+    void hasReadyTokens(context, job.data.accountId)
+      .then((ready) => (ready ? services.queues.enqueueCreate(job.data.accountId) : undefined))
+      .catch((err: unknown) => log.warn({ err }, 'post-create check failed'));
+  });
+  for (const worker of [uploads, creates]) {
+    worker.on('failed', (job, err) => log.error({ err, jobId: job?.id, queue: worker.name }, 'forwarding job failed'));
+    worker.on('error', (err) => log.error({ err, queue: worker.name }, 'forwarding worker error'));
+  }
+  await Promise.all([uploads.waitUntilReady(), creates.waitUntilReady()]);
+
+  const reconcileNow = async (accountId?: string) => {
+    const result = await reconcile(services, { tokenMarginMs: options.tokenMarginMs, ...(accountId ? { accountId } : {}) });
+    if (result.uploads || result.creates || result.expiredTokens) log.info(result, 'reconciled forwarding jobs from the ledger');
+  };
+  const safely = (what: string, fn: () => Promise<unknown>) => () =>
+    void fn().catch((err: unknown) => log.error({ err }, `${what} failed`));
+  await reconcileNow().catch((err: unknown) => log.error({ err }, 'start-up reconcile failed'));
+  const timers = [
+    setInterval(safely('reconcile', reconcileNow), options.reconcileIntervalMs),
+    setInterval(safely('retention', () => applyRetention(services)), options.retentionIntervalMs),
+  ];
+  timers.forEach((t) => t.unref());
+
   return {
+    context,
+    reconcileNow,
     async close() {
-      await worker.close();
+      timers.forEach(clearInterval);
+      await Promise.all([uploads.close(), creates.close()]);
       connection.disconnect();
     },
   };

@@ -3,6 +3,7 @@ import type { Db } from '../db/client.ts';
 import type { AuthedDevice } from '../http/auth.ts';
 import type { Services } from '../services.ts';
 import type { TempBlob } from './blob-store.ts';
+import type { DeliveryRef } from '../forwarding/queue.ts';
 
 export interface AssetMeta {
   deviceAssetId: string;
@@ -14,7 +15,7 @@ export interface Registered {
   assetId: string;
   duplicate: boolean;
   /** Set when this registration created the account's delivery of the content: it needs a forwarding job. */
-  newDeliveryId: string | null;
+  newDelivery: DeliveryRef | null;
 }
 
 type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
@@ -49,7 +50,10 @@ async function insertAsset(tx: Tx, device: AuthedDevice, sha256: string, meta: A
   const newDelivery = await tx.$executeRaw`
     INSERT INTO deliveries (id, account_id, blob_sha256) VALUES (${deliveryId}::uuid, ${device.accountId}::uuid, ${sha256})
     ON CONFLICT (blob_sha256, account_id) DO NOTHING`;
-  return { assetId, duplicate: inserted === 0, newDeliveryId: newDelivery === 1 ? deliveryId : null };
+  if (newDelivery === 0) return { assetId, duplicate: inserted === 0, newDelivery: null };
+  const [backlog] = await tx.$queryRaw<{ n: bigint }[]>`
+    SELECT count(*) AS n FROM deliveries WHERE account_id = ${device.accountId}::uuid AND state IN ('pending', 'uploading')`;
+  return { assetId, duplicate: inserted === 0, newDelivery: { id: deliveryId, accountId: device.accountId, rank: Number(backlog?.n ?? 1) } };
 }
 
 /**
@@ -70,7 +74,7 @@ export async function registerUpload(services: Services, device: AuthedDevice, t
       UPDATE devices SET bytes_received = bytes_received + ${temp.size}, last_seen_at = now() WHERE id = ${device.id}::uuid`;
     return result;
   }, TX_OPTIONS);
-  if (registered.newDeliveryId) await services.forwardQueue.enqueue([registered.newDeliveryId]);
+  if (registered.newDelivery) await services.queues.enqueueUploads([registered.newDelivery]);
   return registered;
 }
 
@@ -92,7 +96,7 @@ export async function registerByHash(
     if (!known) return null;
     return insertAsset(tx, device, sha256, meta);
   }, TX_OPTIONS);
-  if (registered?.newDeliveryId) await services.forwardQueue.enqueue([registered.newDeliveryId]);
+  if (registered?.newDelivery) await services.queues.enqueueUploads([registered.newDelivery]);
   return registered;
 }
 

@@ -1,0 +1,76 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MSG, sendGoogleError, sendServerFault } from './errors.ts';
+import type { FaultRule } from './faults.ts';
+import { dropConnection, type RequestContext } from './request-context.ts';
+import type { EmulatorState } from './state.ts';
+
+const UPLOAD_ENDPOINTS = new Set(['upload', 'uploadChunk']);
+
+/** Faults on the OAuth endpoints look like Google's OAuth errors, not like API errors. */
+function sendOAuthFault(reply: FastifyReply, rule: FaultRule): FastifyReply | undefined {
+  const f = rule.fault;
+  if (f.kind === '429') return reply.code(429).send({ error: 'rate_limit_exceeded', error_description: 'Rate Limit Exceeded' });
+  if (f.kind === '5xx') {
+    return f.status === 502 ? sendServerFault(reply, 502) : reply.code(f.status ?? 500).send({ error: 'internal_failure', error_description: 'Backend Error' });
+  }
+  if (f.kind === '401') return reply.code(401).send({ error: 'invalid_client', error_description: 'Unauthorized' });
+  return undefined;
+}
+
+/**
+ * Applies a fault rule taken for this request. Returns true when the fault answered (or cut) the request, so the
+ * caller must stop; false when processing continues (latency, side effects, or faults the handler acts on).
+ */
+export async function applyFault(
+  state: EmulatorState,
+  rule: FaultRule,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  ctx: RequestContext,
+  style: 'google' | 'oauth',
+): Promise<boolean> {
+  const f = rule.fault;
+  const scopeEmail = rule.match?.email;
+  switch (f.kind) {
+    case '429':
+      if (f.retryAfter !== undefined) reply.header('Retry-After', String(f.retryAfter));
+      if (style === 'oauth') sendOAuthFault(reply, rule);
+      else sendGoogleError(reply, 429, 'Resource has been exhausted (e.g. check quota).');
+      return true;
+    case '5xx':
+      if (style === 'oauth') sendOAuthFault(reply, rule);
+      else sendServerFault(reply, f.status ?? 500);
+      return true;
+    case '401':
+      if (style === 'oauth') sendOAuthFault(reply, rule);
+      else sendGoogleError(reply.header('WWW-Authenticate', 'Bearer realm="https://accounts.google.com/", error="invalid_token"'), 401, MSG.unauthenticated);
+      return true;
+    case 'latency':
+      await sleep(f.ms);
+      return false;
+    case 'drop':
+      if (f.afterBytes === undefined) {
+        ctx.dropResponse = true;
+        return false;
+      }
+      if (f.afterBytes > 0 && UPLOAD_ENDPOINTS.has(ctx.endpoint)) {
+        ctx.dropAfterBytes = f.afterBytes;
+        return false;
+      }
+      dropConnection(req, reply, ctx);
+      return true;
+    case 'itemStatus':
+      ctx.itemFault = f;
+      return false;
+    case 'expireUploadTokens':
+      state.uploads.expireTokens(scopeEmail);
+      return false;
+    case 'revokeRefreshTokens':
+      state.oauth.revokeRefreshTokens(f.email ?? scopeEmail);
+      return false;
+    case 'invalidateAccessTokens':
+      state.oauth.invalidateAccessTokens(scopeEmail);
+      return false;
+  }
+}

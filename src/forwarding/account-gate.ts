@@ -1,0 +1,26 @@
+import type { Services } from '../services.ts';
+
+export type Gate = { open: true } | { open: false; waitMs?: number; reason: string };
+
+/**
+ * Whether an account's deliveries may go to Google now. A closed gate without waitMs holds them until the admin
+ * acts (resume, re-link); the action schedules them again. A wait (429 from Google) passes by itself.
+ */
+export async function accountGate(services: Services, accountId: string): Promise<Gate> {
+  const account = await services.db.account.findUnique({
+    where: { id: accountId },
+    select: { forwarding: true, googleStatus: true, throttledUntil: true },
+  });
+  if (!account) return { open: false, reason: 'account deleted' };
+  if (account.forwarding === 'paused') return { open: false, reason: 'forwarding paused' };
+  if (account.googleStatus !== 'linked') return { open: false, reason: 'Google link missing or broken' };
+  const wait = (account.throttledUntil?.getTime() ?? 0) - services.clock().getTime();
+  if (wait > 0) return { open: false, waitMs: wait, reason: 'Google asked to slow down' };
+  return { open: true };
+}
+
+export async function throttleAccount(services: Services, accountId: string, ms: number): Promise<void> {
+  const until = new Date(services.clock().getTime() + ms);
+  await services.db.$executeRaw`
+    UPDATE accounts SET throttled_until = GREATEST(COALESCE(throttled_until, ${until}), ${until}) WHERE id = ${accountId}::uuid`;
+}

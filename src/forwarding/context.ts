@@ -1,0 +1,75 @@
+import type { Job } from 'bullmq';
+import { DelayedError } from 'bullmq';
+import type { Services } from '../services.ts';
+import { AccountTokens } from '../google/account-tokens.ts';
+import { PhotosClient } from '../google/photos-client.ts';
+import { GoogleError } from '../google/outcomes.ts';
+import { QuotaLedger } from './quota.ts';
+
+export interface ForwardingOptions {
+  /** Files above this go through a resumable upload session; below, one raw request. */
+  resumableThresholdBytes: number;
+  /** Preferred resumable chunk size (rounded to Google's granularity). */
+  chunkBytes: number;
+  /** Upload tokens live a day; re-upload rather than use one closer than this to expiry. */
+  tokenMarginMs: number;
+  /** Let uploads of an account gather before creating their media items in one call. */
+  createDelayMs: number;
+  /** Longest a job sleeps on a quota or fair-share refusal before looking again. */
+  quotaRecheckMs: number;
+  reconcileIntervalMs: number;
+  retentionIntervalMs: number;
+  uploadConcurrency: number;
+}
+
+export const DEFAULT_FORWARDING: ForwardingOptions = {
+  resumableThresholdBytes: 32 * 1024 * 1024,
+  chunkBytes: 16 * 1024 * 1024,
+  tokenMarginMs: 2 * 3600_000,
+  createDelayMs: 1000,
+  quotaRecheckMs: 5 * 60_000,
+  reconcileIntervalMs: 60_000,
+  retentionIntervalMs: 10 * 60_000,
+  uploadConcurrency: 4,
+};
+
+/** What the forwarding processors share: the services, Google access per account and the quota ledger. */
+export class ForwardingContext {
+  readonly tokens: AccountTokens;
+  readonly quota: QuotaLedger;
+
+  constructor(
+    readonly services: Services,
+    readonly options: ForwardingOptions,
+  ) {
+    this.tokens = new AccountTokens(services);
+    this.quota = new QuotaLedger(services.db, services.config.google.dailyRequestLimit, services.clock);
+  }
+
+  now(): Date {
+    return this.services.clock();
+  }
+
+  photosFor(accountId: string): PhotosClient {
+    return new PhotosClient({
+      apiUrl: this.services.config.google.photosApiUrl,
+      tokens: this.tokens.forAccount(accountId),
+      chunkBytes: this.options.chunkBytes,
+      beforeRequest: async () => {
+        const reservation = await this.quota.reserve(accountId);
+        if (!reservation.granted) {
+          const wait = Math.min(this.options.quotaRecheckMs, reservation.resetsAt.getTime() - this.now().getTime());
+          throw new GoogleError('quota_exhausted', `daily Google request budget ${reservation.reason === 'exhausted' ? 'spent' : 'share used'}`, {
+            retryAfterMs: Math.max(1000, wait),
+          });
+        }
+      },
+    });
+  }
+}
+
+/** Put the running job back to sleep without spending an attempt (BullMQ's documented pattern). */
+export async function sleepJob(job: Job, token: string | undefined, ms: number): Promise<never> {
+  await job.moveToDelayed(Date.now() + Math.max(1, Math.round(ms)), token);
+  throw new DelayedError();
+}

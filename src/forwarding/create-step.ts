@@ -1,0 +1,184 @@
+import type { Job } from 'bullmq';
+import { GoogleError } from '../google/outcomes.ts';
+import { markNeedsReauth } from '../google/account-tokens.ts';
+import type { NewItem } from '../google/photos-client.ts';
+import { accountGate, throttleAccount } from './account-gate.ts';
+import { backoffMs, jittered } from './backoff.ts';
+import { sleepJob, type ForwardingContext } from './context.ts';
+import type { CreateJob, DeliveryRef } from './queue.ts';
+
+const MAX_BATCH = 50;
+const BUSY_RETRY_MS = 2000;
+
+interface ReadyRow {
+  id: string;
+  upload_token: string;
+  attempts: number;
+  file_name: string | null;
+  blob_sha256: string;
+}
+
+type Round =
+  | { kind: 'idle'; nextAttemptAt: Date | null }
+  | { kind: 'busy' }
+  | { kind: 'progress'; reupload: DeliveryRef[] }
+  | { kind: 'stop'; error: GoogleError; reupload: DeliveryRef[] };
+
+/**
+ * Step two, per account: turn held upload tokens into media items, up to 50 per batchCreate, one call at a time.
+ * The account's advisory lock is held across the call, so even two workers on two machines (say, one stalled and
+ * one that took its job over) never overlap for one account.
+ */
+export async function runCreate(ctx: ForwardingContext, job: Job<CreateJob>, token?: string): Promise<void> {
+  const { accountId } = job.data;
+  // Items that sank a whole batch are retried alone, so one bad item cannot fail 49 good ones.
+  const solo = new Set<string>();
+  for (;;) {
+    const gate = await accountGate(ctx.services, accountId);
+    if (!gate.open) {
+      if (gate.waitMs) await sleepJob(job, token, gate.waitMs);
+      return;
+    }
+    const round = await createRound(ctx, accountId, solo);
+    if ('reupload' in round && round.reupload.length) await ctx.services.queues.enqueueUploads(round.reupload);
+    if (round.kind === 'progress') continue;
+    if (round.kind === 'busy') return sleepJob(job, token, BUSY_RETRY_MS);
+    if (round.kind === 'idle') {
+      // Items waiting out a backoff: come back for them when the first is due.
+      if (round.nextAttemptAt) return sleepJob(job, token, round.nextAttemptAt.getTime() - ctx.now().getTime());
+      return;
+    }
+    return handleStop(ctx, job, token, accountId, round.error);
+  }
+}
+
+async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<string>): Promise<Round> {
+  const { db } = ctx.services;
+  const now = ctx.now();
+  const fresh = new Date(now.getTime() + ctx.options.tokenMarginMs);
+  return db.$transaction(
+    async (tx) => {
+      const [{ locked }] = (await tx.$queryRaw<{ locked: boolean }[]>`
+        SELECT pg_try_advisory_xact_lock(hashtextextended(${'create:' + accountId}, 0)) AS locked`) as [{ locked: boolean }];
+      if (!locked) return { kind: 'busy' } as const;
+      const rows = await tx.$queryRaw<ReadyRow[]>`
+        SELECT d.id, d.upload_token, d.attempts, d.blob_sha256,
+          (SELECT a.file_name FROM assets a WHERE a.account_id = d.account_id AND a.blob_sha256 = d.blob_sha256 ORDER BY a.created_at LIMIT 1) AS file_name
+        FROM deliveries d
+        WHERE d.account_id = ${accountId}::uuid AND d.state = 'uploading' AND d.upload_token IS NOT NULL
+          AND d.upload_token_expires_at > ${fresh} AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ${now})
+        ORDER BY (d.id = ANY(${[...solo]}::uuid[])) DESC, d.created_at
+        LIMIT ${MAX_BATCH}
+        FOR UPDATE OF d SKIP LOCKED`;
+      if (rows.length === 0) {
+        const [next] = await tx.$queryRaw<{ at: Date | null }[]>`
+          SELECT min(next_attempt_at) AS at FROM deliveries
+          WHERE account_id = ${accountId}::uuid AND state = 'uploading' AND upload_token IS NOT NULL AND next_attempt_at > ${now}`;
+        return { kind: 'idle', nextAttemptAt: next?.at ?? null } as const;
+      }
+      const batch = solo.has(rows[0]!.id) ? rows.slice(0, 1) : rows.filter((r) => !solo.has(r.id));
+      const items: NewItem[] = batch.map((r) => ({ uploadToken: r.upload_token, fileName: r.file_name ?? r.blob_sha256 }));
+      const photos = ctx.photosFor(accountId);
+      let outcomes;
+      try {
+        outcomes = await photos.batchCreate(items);
+      } catch (err) {
+        if (!(err instanceof GoogleError)) throw err;
+        return failedBatch(ctx, tx, accountId, batch, solo, err);
+      }
+      const reupload: DeliveryRef[] = [];
+      const at = ctx.now();
+      for (const [i, outcome] of outcomes.entries()) {
+        const row = batch[i]!;
+        solo.delete(row.id);
+        if (outcome.kind === 'created') {
+          await tx.$executeRaw`
+            UPDATE deliveries SET state = 'backed_up', media_item_id = ${outcome.mediaItemId}, backed_up_at = ${at}, last_error = NULL,
+              upload_token = NULL, upload_token_expires_at = NULL, next_attempt_at = NULL, updated_at = ${at}
+            WHERE id = ${row.id}::uuid`;
+          continue;
+        }
+        const { error } = outcome;
+        if (error.outcome === 'permanent') {
+          await tx.$executeRaw`
+            UPDATE deliveries SET state = 'failed', last_error = ${error.message}, upload_token = NULL, upload_token_expires_at = NULL,
+              next_attempt_at = NULL, updated_at = ${at} WHERE id = ${row.id}::uuid`;
+        } else if (error.outcome === 'reupload') {
+          await clearToken(tx, row.id, error.message, at);
+          reupload.push({ id: row.id, accountId });
+        } else {
+          const retryAt = new Date(at.getTime() + backoffMs(row.attempts + 1));
+          await tx.$executeRaw`
+            UPDATE deliveries SET attempts = attempts + 1, last_error = ${error.message}, next_attempt_at = ${retryAt}, updated_at = ${at}
+            WHERE id = ${row.id}::uuid`;
+        }
+      }
+      return { kind: 'progress', reupload } as const;
+    },
+    { timeout: 10 * 60_000, maxWait: 30_000 },
+  );
+}
+
+type Tx = Parameters<Parameters<ForwardingContext['services']['db']['$transaction']>[0]>[0];
+
+async function clearToken(tx: Tx, deliveryId: string, reason: string, at: Date): Promise<void> {
+  await tx.$executeRaw`
+    UPDATE deliveries SET state = 'pending', upload_token = NULL, upload_token_expires_at = NULL, last_error = ${reason}, updated_at = ${at}
+    WHERE id = ${deliveryId}::uuid`;
+}
+
+/** A whole batchCreate call was refused: decide for its items, and whether the job goes on. */
+async function failedBatch(ctx: ForwardingContext, tx: Tx, accountId: string, batch: ReadyRow[], solo: Set<string>, err: GoogleError): Promise<Round> {
+  const at = ctx.now();
+  if (err.outcome === 'reupload') {
+    // Google does not say which token it disliked: send the bytes of the whole batch again.
+    for (const row of batch) await clearToken(tx, row.id, err.message, at);
+    return { kind: 'progress', reupload: batch.map((r) => ({ id: r.id, accountId })) };
+  }
+  if (err.outcome === 'permanent') {
+    if (batch.length > 1) {
+      for (const row of batch) solo.add(row.id);
+      return { kind: 'progress', reupload: [] };
+    }
+    await tx.$executeRaw`
+      UPDATE deliveries SET state = 'failed', last_error = ${err.message}, upload_token = NULL, upload_token_expires_at = NULL, updated_at = ${at}
+      WHERE id = ${batch[0]!.id}::uuid`;
+    return { kind: 'progress', reupload: [] };
+  }
+  if (err.outcome === 'transient') {
+    const attempt = Math.max(...batch.map((r) => r.attempts)) + 1;
+    const retryAt = new Date(at.getTime() + backoffMs(attempt));
+    const ids = batch.map((r) => r.id);
+    await tx.$executeRaw`
+      UPDATE deliveries SET attempts = attempts + 1, last_error = ${err.message}, next_attempt_at = ${retryAt}, updated_at = ${at}
+      WHERE id = ANY(${ids}::uuid[])`;
+    return { kind: 'progress', reupload: [] };
+  }
+  await tx.$executeRaw`UPDATE deliveries SET last_error = ${err.message}, updated_at = ${at} WHERE id = ANY(${batch.map((r) => r.id)}::uuid[])`;
+  return { kind: 'stop', error: err, reupload: [] };
+}
+
+async function handleStop(ctx: ForwardingContext, job: Job, token: string | undefined, accountId: string, err: GoogleError): Promise<void> {
+  if (err.outcome === 'reauth') return markNeedsReauth(ctx.services, accountId, err.message);
+  if (err.outcome === 'rate_limited') {
+    const wait = jittered(err.details.retryAfterMs ?? 30_000);
+    await throttleAccount(ctx.services, accountId, wait);
+    return sleepJob(job, token, wait);
+  }
+  return sleepJob(job, token, err.details.retryAfterMs ?? ctx.options.quotaRecheckMs);
+}
+
+/** Whether an account has tokens ready to become media items now (to close the gap after a create job ends). */
+export async function hasReadyTokens(ctx: ForwardingContext, accountId: string): Promise<boolean> {
+  const now = ctx.now();
+  const count = await ctx.services.db.delivery.count({
+    where: {
+      accountId,
+      state: 'uploading',
+      uploadToken: { not: null },
+      uploadTokenExpiresAt: { gt: new Date(now.getTime() + ctx.options.tokenMarginMs) },
+      OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }],
+    },
+  });
+  return count > 0;
+}

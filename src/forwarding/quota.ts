@@ -1,0 +1,65 @@
+import type { Db } from '../db/client.ts';
+import { quotaDay, quotaResetsAt } from './quota-day.ts';
+
+export type Reservation = { granted: true } | { granted: false; reason: 'exhausted' | 'fair_share'; resetsAt: Date };
+
+export interface QuotaStatus {
+  usedToday: number;
+  dailyLimit: number;
+  resetsAt: string;
+  perAccount: Map<string, number>;
+}
+
+/**
+ * The project's daily request budget, kept in Postgres so every worker on every machine shares one count and a
+ * Redis wipe cannot reset it. Fair share: each account with work waiting is guaranteed limit/N of the day;
+ * beyond its share an account may take only what no other waiting account is still guaranteed.
+ */
+export class QuotaLedger {
+  constructor(
+    private readonly db: Db,
+    readonly dailyLimit: number,
+    private readonly clock: () => Date,
+  ) {}
+
+  async reserve(accountId: string, requests = 1): Promise<Reservation> {
+    const now = this.clock();
+    const day = quotaDay(now);
+    const resetsAt = quotaResetsAt(now);
+    return this.db.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${'quota:' + day}, 0))`;
+      const usage = await tx.$queryRaw<{ account_id: string; used: number }[]>`
+        SELECT account_id, used FROM google_quota_usage WHERE day = ${day}::date`;
+      const used = new Map(usage.map((u) => [u.account_id, u.used]));
+      const total = usage.reduce((sum, u) => sum + u.used, 0);
+      if (total + requests > this.dailyLimit) return { granted: false, reason: 'exhausted', resetsAt } as const;
+
+      const waiting = await tx.$queryRaw<{ account_id: string }[]>`
+        SELECT DISTINCT d.account_id FROM deliveries d JOIN accounts a ON a.id = d.account_id
+        WHERE d.state IN ('pending', 'uploading') AND a.forwarding = 'active' AND a.google_status = 'linked'`;
+      const contenders = new Set(waiting.map((w) => w.account_id)).add(accountId);
+      const share = Math.floor(this.dailyLimit / contenders.size);
+      const mine = used.get(accountId) ?? 0;
+      if (mine + requests > share) {
+        let guaranteedToOthers = 0;
+        for (const other of contenders) if (other !== accountId) guaranteedToOthers += Math.max(0, share - (used.get(other) ?? 0));
+        if (total + requests + guaranteedToOthers > this.dailyLimit) return { granted: false, reason: 'fair_share', resetsAt } as const;
+      }
+      await tx.$executeRaw`
+        INSERT INTO google_quota_usage (day, account_id, used) VALUES (${day}::date, ${accountId}::uuid, ${requests})
+        ON CONFLICT (day, account_id) DO UPDATE SET used = google_quota_usage.used + ${requests}`;
+      return { granted: true } as const;
+    });
+  }
+
+  async status(): Promise<QuotaStatus> {
+    const now = this.clock();
+    const usage = await this.db.googleQuotaUsage.findMany({ where: { day: new Date(`${quotaDay(now)}T00:00:00Z`) } });
+    return {
+      usedToday: usage.reduce((sum, u) => sum + u.used, 0),
+      dailyLimit: this.dailyLimit,
+      resetsAt: quotaResetsAt(now).toISOString(),
+      perAccount: new Map(usage.map((u) => [u.accountId, u.used])),
+    };
+  }
+}

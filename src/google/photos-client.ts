@@ -1,0 +1,178 @@
+import type { Readable } from 'node:stream';
+import { classifyHttpError, classifyItemStatus, classifyNetworkError, GoogleError, type ItemOutcome } from './outcomes.ts';
+
+/** Bytes to send, re-openable from any offset: a retried or resumed request reads the blob again. */
+export interface UploadSource {
+  size: number;
+  mimeType: string;
+  fileName: string;
+  open(range?: { start: number; end: number }): Readable;
+}
+
+export interface AccessTokens {
+  get(): Promise<string>;
+  /** The API refused the token: the next get() must fetch a fresh one. */
+  invalidate(): void;
+}
+
+export interface ResumableSession {
+  url: string;
+  granularity: number;
+}
+
+export interface PhotosClientOptions {
+  apiUrl: string;
+  tokens: AccessTokens;
+  /** Runs before every request Google counts against the daily quota; throws to refuse it. */
+  beforeRequest: (endpoint: string) => Promise<void>;
+  /** Preferred resumable chunk size; rounded down to a multiple of the granularity Google announces. */
+  chunkBytes?: number;
+  timeoutMs?: number;
+}
+
+export interface NewItem {
+  uploadToken: string;
+  fileName: string;
+  description?: string;
+}
+
+const DEFAULT_CHUNK = 16 * 1024 * 1024;
+
+/** The Photos Library API calls the relay makes, speaking to Google or the emulator alike: only apiUrl differs. */
+export class PhotosClient {
+  constructor(private readonly opts: PhotosClientOptions) {}
+
+  /** One request; 401 refreshes the access token and tries once more. Non-2xx become classified GoogleErrors. */
+  private async send(endpoint: string, url: string, init: () => RequestInit, expectOk = true): Promise<Response> {
+    for (let attempt = 0; ; attempt++) {
+      await this.opts.beforeRequest(endpoint);
+      const token = await this.opts.tokens.get();
+      const base = init();
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          ...base,
+          headers: { ...(base.headers as Record<string, string>), authorization: `Bearer ${token}` },
+          signal: base.body && typeof base.body !== 'string' ? null : AbortSignal.timeout(this.opts.timeoutMs ?? 120_000),
+          ...(base.body && typeof base.body !== 'string' ? { duplex: 'half' } : {}),
+        } as RequestInit);
+      } catch (err) {
+        throw classifyNetworkError(err);
+      }
+      if (res.ok || !expectOk) return res;
+      const text = await res.text().catch(() => '');
+      const error = classifyHttpError(res.status, text, res.headers);
+      if (error.outcome === 'unauthenticated' && attempt === 0) {
+        this.opts.tokens.invalidate();
+        continue;
+      }
+      throw error.outcome === 'unauthenticated' ? new GoogleError('reauth', error.message, error.details) : error;
+    }
+  }
+
+  private uploadHeaders(src: UploadSource): Record<string, string> {
+    return {
+      'x-goog-upload-content-type': src.mimeType,
+      // Header values must be Latin-1; a name outside it is percent-encoded rather than refused.
+      'x-goog-upload-file-name': encodeURIComponent(src.fileName).replace(/%20/g, ' '),
+    };
+  }
+
+  /** Raw upload: the whole file in one request; answers the upload token. */
+  async uploadRaw(src: UploadSource): Promise<string> {
+    const res = await this.send('upload', `${this.opts.apiUrl}/v1/uploads`, () => ({
+      method: 'POST',
+      headers: {
+        'content-type': 'application/octet-stream',
+        'content-length': String(src.size),
+        'x-goog-upload-protocol': 'raw',
+        ...this.uploadHeaders(src),
+      },
+      body: src.open() as unknown as BodyInit,
+    }));
+    return this.readToken(res);
+  }
+
+  async startResumable(src: UploadSource): Promise<ResumableSession> {
+    const res = await this.send('upload', `${this.opts.apiUrl}/v1/uploads`, () => ({
+      method: 'POST',
+      headers: {
+        'content-length': '0',
+        'x-goog-upload-command': 'start',
+        'x-goog-upload-protocol': 'resumable',
+        'x-goog-upload-raw-size': String(src.size),
+        ...this.uploadHeaders(src),
+      },
+    }));
+    await res.arrayBuffer();
+    const url = res.headers.get('x-goog-upload-url');
+    const granularity = Number(res.headers.get('x-goog-upload-chunk-granularity') ?? 262_144);
+    if (!url) throw new GoogleError('transient', 'resumable start answered without X-Goog-Upload-URL');
+    return { url, granularity: granularity > 0 ? granularity : 262_144 };
+  }
+
+  /** Where a session stands after a cut: how many bytes Google holds, or null when the session is gone. */
+  async queryResumable(session: ResumableSession): Promise<number | null> {
+    const res = await this.send('uploadQuery', session.url, () => ({ method: 'POST', headers: { 'content-length': '0', 'x-goog-upload-command': 'query' } }), false);
+    await res.arrayBuffer();
+    if (res.status === 404 || res.status === 410 || res.status === 400) return null;
+    if (!res.ok) throw classifyHttpError(res.status, '', res.headers);
+    const status = res.headers.get('x-goog-upload-status');
+    const received = Number(res.headers.get('x-goog-upload-size-received'));
+    if (status !== 'active' || !Number.isFinite(received)) return null;
+    return received;
+  }
+
+  /** Send the bytes from `offset` on in granularity-aligned chunks; the last chunk finalizes and yields the upload token. */
+  async continueResumable(session: ResumableSession, src: UploadSource, offset: number, onChunk?: (offset: number) => Promise<void>): Promise<string> {
+    const chunk = Math.max(session.granularity, Math.floor((this.opts.chunkBytes ?? DEFAULT_CHUNK) / session.granularity) * session.granularity);
+    let position = offset;
+    for (;;) {
+      const end = Math.min(src.size, position + chunk);
+      const last = end >= src.size;
+      const start = position;
+      const res = await this.send('uploadChunk', session.url, () => ({
+        method: 'POST',
+        headers: {
+          'content-length': String(end - start),
+          'x-goog-upload-command': last ? 'upload, finalize' : 'upload',
+          'x-goog-upload-offset': String(start),
+        },
+        body: (end > start ? src.open({ start, end: end - 1 }) : '') as unknown as BodyInit,
+      }));
+      if (last) return this.readToken(res);
+      await res.arrayBuffer();
+      position = end;
+      await onChunk?.(position);
+    }
+  }
+
+  private async readToken(res: Response): Promise<string> {
+    const token = (await res.text()).trim();
+    if (!token) throw new GoogleError('transient', 'upload answered without an upload token');
+    return token;
+  }
+
+  /** Create up to 50 media items; every item gets its own outcome. */
+  async batchCreate(items: NewItem[], albumId?: string): Promise<ItemOutcome[]> {
+    if (items.length === 0 || items.length > 50) throw new Error(`batchCreate takes 1 to 50 items, not ${items.length}`);
+    const res = await this.send('batchCreate', `${this.opts.apiUrl}/v1/mediaItems:batchCreate`, () => ({
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        ...(albumId ? { albumId } : {}),
+        newMediaItems: items.map((i) => ({ ...(i.description ? { description: i.description } : {}), simpleMediaItem: { uploadToken: i.uploadToken, fileName: i.fileName } })),
+      }),
+    }));
+    const body = (await res.json()) as {
+      newMediaItemResults?: { uploadToken?: string; status?: { code?: number; message?: string }; mediaItem?: { id?: string } }[];
+    };
+    const results = body.newMediaItemResults ?? [];
+    // Match results to items by upload token when Google echoes it, else by position.
+    return items.map((item, index) => {
+      const result = results.find((r) => r.uploadToken === item.uploadToken) ?? results[index];
+      if (!result) return { kind: 'error', error: new GoogleError('transient', 'batchCreate answered without a result for this item') };
+      return classifyItemStatus(result.status?.code, result.status?.message, result.mediaItem?.id);
+    });
+  }
+}
