@@ -33,8 +33,14 @@ export async function buildApp(services: Services): Promise<AppHandle> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     clientErrorHandler(err, socket) {
       // Malformed HTTP (oversized headers, bad framing) still gets the contract's JSON shape.
-      const status = (err as { code?: string }).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      const body = JSON.stringify(errorBody(status, 'validation_failed', 'Malformed HTTP request'));
+      const code = (err as { code?: string }).code;
+      const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      // The connection ended before the declared Content-Length arrived: the contract calls that incomplete_upload.
+      const body = JSON.stringify(
+        code === 'HPE_INVALID_EOF_STATE'
+          ? errorBody(400, 'incomplete_upload', 'The request ended before the whole body arrived')
+          : errorBody(status, 'validation_failed', 'Malformed HTTP request'),
+      );
       if (socket.writable) {
         socket.end(
           `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

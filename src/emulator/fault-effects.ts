@@ -58,7 +58,7 @@ export async function applyFault(
         ctx.dropAfterBytes = f.afterBytes;
         return false;
       }
-      dropConnection(req, reply, ctx);
+      dropConnection(reply, ctx);
       return true;
     case 'itemStatus':
       ctx.itemFault = f;

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Socket } from 'node:net';
 import type { Fault } from './faults.ts';
 import type { EmulatorState } from './state.ts';
 
@@ -13,6 +14,8 @@ export interface RequestContext {
   /** Do the work, then cut the connection instead of answering (the "response lost" case). */
   dropResponse: boolean;
   outcome?: 'dropped' | 'aborted';
+  /** Captured up front: once the request stream is destroyed, req.raw.socket no longer points at it. */
+  socket: Socket;
   /** performance.now() before which a batchCreate must not answer, so overlaps stay observable with zero latency. */
   holdUntil: number;
 }
@@ -23,7 +26,7 @@ export class RequestContexts {
   constructor(private readonly state: EmulatorState) {}
 
   open(req: FastifyRequest, reply: FastifyReply, endpoint: string): RequestContext {
-    const ctx: RequestContext = { endpoint, dropResponse: false, holdUntil: 0 };
+    const ctx: RequestContext = { endpoint, socket: req.raw.socket, dropResponse: false, holdUntil: 0 };
     this.#byRequest.set(req, ctx);
     const stats = this.state.stats;
     // 'close' fires for answered, dropped and client-aborted requests alike, unlike fastify's onResponse.
@@ -46,8 +49,8 @@ export class RequestContexts {
 }
 
 /** Cut the TCP connection without an answer, as a network failure between the client and Google would. */
-export function dropConnection(req: FastifyRequest, reply: FastifyReply, ctx: RequestContext): void {
+export function dropConnection(reply: FastifyReply, ctx: RequestContext): void {
   ctx.outcome = 'dropped';
   reply.hijack();
-  req.raw.socket?.destroy();
+  ctx.socket.destroy();
 }

@@ -49,7 +49,7 @@ export async function buildEmulator(options: EmulatorOptions = {}): Promise<Fast
     const ctx = contexts.get(req);
     if (ctx?.dropResponse) {
       ctx.outcome = 'dropped';
-      req.raw.socket?.destroy();
+      ctx.socket.destroy();
     }
     return payload;
   });

@@ -44,7 +44,7 @@ export async function handleRawUpload(state: EmulatorState, ctx: RequestContext,
     ctx.outcome = 'aborted';
     return reply.hijack();
   }
-  if (outcome === 'cut') return dropConnection(req, reply, ctx);
+  if (outcome === 'cut') return dropConnection(reply, ctx);
   if (oversized) return sendUploadError(state, reply, 400, 'The upload is larger than any accepted media.');
   if (digest.size === 0) return sendUploadError(state, reply, 400, 'The request body is empty.');
 

@@ -159,7 +159,7 @@ async function receiveChunk(
 
   if (outcome !== 'complete') {
     if (!overflow && session.status === 'active') session.persisted = work;
-    if (outcome === 'cut') return dropConnection(req, reply, ctx);
+    if (outcome === 'cut') return dropConnection(reply, ctx);
     ctx.outcome = 'aborted';
     return reply.hijack();
   }

@@ -3,7 +3,7 @@ import { DelayedError } from 'bullmq';
 import type { Services } from '../services.ts';
 import { AccountTokens } from '../google/account-tokens.ts';
 import { PhotosClient } from '../google/photos-client.ts';
-import { GoogleError } from '../google/outcomes.ts';
+import { GoogleError, MIN_RATE_LIMIT_WAIT_MS } from '../google/outcomes.ts';
 import { QuotaLedger } from './quota.ts';
 
 export interface ForwardingOptions {
@@ -20,6 +20,8 @@ export interface ForwardingOptions {
   reconcileIntervalMs: number;
   retentionIntervalMs: number;
   uploadConcurrency: number;
+  /** The least wait after a 429 (Google: 30 s); tests shorten it. */
+  minRateLimitWaitMs: number;
 }
 
 export const DEFAULT_FORWARDING: ForwardingOptions = {
@@ -31,6 +33,7 @@ export const DEFAULT_FORWARDING: ForwardingOptions = {
   reconcileIntervalMs: 60_000,
   retentionIntervalMs: 10 * 60_000,
   uploadConcurrency: 4,
+  minRateLimitWaitMs: MIN_RATE_LIMIT_WAIT_MS,
 };
 
 /** What the forwarding processors share: the services, Google access per account and the quota ledger. */

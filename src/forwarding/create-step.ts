@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { GoogleError } from '../google/outcomes.ts';
+import { GoogleError, rateLimitWaitMs } from '../google/outcomes.ts';
 import { markNeedsReauth } from '../google/account-tokens.ts';
 import type { NewItem } from '../google/photos-client.ts';
 import { accountGate, throttleAccount } from './account-gate.ts';
@@ -161,7 +161,7 @@ async function failedBatch(ctx: ForwardingContext, tx: Tx, accountId: string, ba
 async function handleStop(ctx: ForwardingContext, job: Job, token: string | undefined, accountId: string, err: GoogleError): Promise<void> {
   if (err.outcome === 'reauth') return markNeedsReauth(ctx.services, accountId, err.message);
   if (err.outcome === 'rate_limited') {
-    const wait = jittered(err.details.retryAfterMs ?? 30_000);
+    const wait = jittered(rateLimitWaitMs(err, ctx.options.minRateLimitWaitMs));
     await throttleAccount(ctx.services, accountId, wait);
     return sleepJob(job, token, wait);
   }

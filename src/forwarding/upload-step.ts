@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import { GOOGLE_MAX_BYTES, type MediaKind } from '../media/sniff.ts';
-import { GoogleError } from '../google/outcomes.ts';
+import { GoogleError, rateLimitWaitMs } from '../google/outcomes.ts';
 import { markNeedsReauth } from '../google/account-tokens.ts';
 import type { PhotosClient, UploadSource } from '../google/photos-client.ts';
 import { accountGate, throttleAccount } from './account-gate.ts';
@@ -122,7 +122,7 @@ async function handleGoogleError(
       await markNeedsReauth(ctx.services, accountId, err.message);
       return;
     case 'rate_limited': {
-      const wait = jittered(err.details.retryAfterMs ?? 30_000);
+      const wait = jittered(rateLimitWaitMs(err, ctx.options.minRateLimitWaitMs));
       await throttleAccount(ctx.services, accountId, wait);
       await db.delivery.update({ where: { id: deliveryId }, data: { lastError: err.message, attempts: { decrement: 1 } } });
       return sleepJob(job, token, wait);

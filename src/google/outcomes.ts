@@ -21,7 +21,12 @@ export class GoogleError extends Error {
   }
 }
 
+/** Google: "429 → wait at least 30 s". Retry-After, when longer, wins. */
 export const MIN_RATE_LIMIT_WAIT_MS = 30_000;
+
+export function rateLimitWaitMs(err: GoogleError, minimumMs = MIN_RATE_LIMIT_WAIT_MS): number {
+  return Math.max(minimumMs, err.details.retryAfterMs ?? 0);
+}
 
 const NETWORK_CODES = new Set([
   'ECONNRESET',
@@ -82,8 +87,8 @@ export function classifyHttpError(status: number, bodyText: string, headers: Hea
   const text = `Google answered ${status}${googleStatus ? ` ${googleStatus}` : ''}: ${message}`;
   if (status === 429) {
     if (DAILY_QUOTA.test(message)) return new GoogleError('quota_exhausted', text, details);
-    const wait = Math.max(MIN_RATE_LIMIT_WAIT_MS, retryAfterMs(headers.get('retry-after'), now) ?? 0);
-    return new GoogleError('rate_limited', text, { ...details, retryAfterMs: wait });
+    const wait = retryAfterMs(headers.get('retry-after'), now);
+    return new GoogleError('rate_limited', text, { ...details, ...(wait !== undefined ? { retryAfterMs: wait } : {}) });
   }
   if (status >= 500 || status === 408) return new GoogleError('transient', text, details);
   if (status === 401) return new GoogleError('unauthenticated', text, details);
@@ -98,7 +103,7 @@ export function classifyTokenError(status: number, bodyText: string): GoogleErro
   if (error === 'invalid_grant' || error === 'unauthorized_client' || error === 'invalid_client') {
     return new GoogleError('reauth', `Google refused the refresh token (${error}): ${message}`, { status });
   }
-  if (status === 429) return new GoogleError('rate_limited', `token endpoint: ${message}`, { status, retryAfterMs: MIN_RATE_LIMIT_WAIT_MS });
+  if (status === 429) return new GoogleError('rate_limited', `token endpoint: ${message}`, { status });
   if (status >= 500) return new GoogleError('transient', `token endpoint ${status}: ${message}`, { status });
   return new GoogleError('reauth', `token endpoint ${status}: ${message}`, { status });
 }

@@ -8,7 +8,9 @@ const FRAMEWORK_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'validation_failed',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'validation_failed',
   FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  // A Content-Type no route parses is a malformed request: in this API 415 means the *content* of an upload is not a
+  // photo or video, and a phone told so would give up on that photo for good.
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'validation_failed',
   FST_ERR_VALIDATION: 'validation_failed',
   FST_INVALID_MULTIPART_CONTENT_TYPE: 'validation_failed',
   FST_PARTS_LIMIT: 'validation_failed',
@@ -18,8 +20,11 @@ const FRAMEWORK_CODES: Record<string, ErrorCode> = {
   FST_REQ_FILE_TOO_LARGE: 'payload_too_large',
 };
 
+// The first code listed for a status wins: an unmapped 400 is validation_failed, not incomplete_upload (listed later).
 const BY_STATUS: Record<number, ErrorCode> = Object.fromEntries(
-  Object.entries(ERROR_CODES).map(([code, status]) => [status, code as ErrorCode]),
+  Object.entries(ERROR_CODES)
+    .reverse()
+    .map(([code, status]) => [status, code as ErrorCode]),
 );
 
 export function toApiError(err: FastifyError | Error): ApiError | null {

@@ -1,5 +1,6 @@
-import multipart from '@fastify/multipart';
-import type { FastifyInstance } from 'fastify';
+import multipart, { type Multipart } from '@fastify/multipart';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
 import { requireDevice, device } from '../http/auth.ts';
 import { ApiError } from '../http/errors.ts';
 import type { Services } from '../services.ts';
@@ -13,6 +14,8 @@ import { errorResponses } from '../http/schemas.ts';
 const TEXT_FIELDS = new Set(['deviceAssetId', 'fileName', 'fileCreatedAt', 'sha256']);
 // Room for the multipart envelope around the file when judging Content-Length up front.
 const ENVELOPE_ALLOWANCE = 64 * 1024;
+// How long the multipart parser may sit idle once the whole body is in and no file is being written (see partsOf).
+const PARSER_STALL_MS = 2000;
 
 /** Errors a broken or vanished client causes mid-body; the upload is incomplete, not our failure. */
 function asIncomplete(err: unknown): unknown {
@@ -21,13 +24,69 @@ function asIncomplete(err: unknown): unknown {
   if (
     e.code === 'ECONNRESET' ||
     e.code === 'ERR_STREAM_PREMATURE_CLOSE' ||
-    e.code === 'FST_REQ_PREMATURE_CLOSE' ||
+    // @fastify/multipart's code for a request closed mid-body (the plugin names it FST_MP_…, not FST_REQ_…).
+    e.code === 'FST_MP_PREMATURE_CLOSE' ||
     /Unexpected end of (form|multipart data)|terminated early|aborted/i.test(e.message ?? '')
   ) {
     return new ApiError('incomplete_upload', 'The upload ended before the whole body arrived');
   }
   if (e.code === 'ENOSPC' || e.code === 'EDQUOT') return new ApiError('insufficient_storage', 'The relay is out of disk space');
   return err;
+}
+
+/**
+ * An error out of the multipart parser is the body's fault, never ours: a cut body is incomplete, the plugin's
+ * limit errors keep their codes (the error handler maps them), anything else (no boundary, broken framing) is a
+ * malformed request, not a 500.
+ */
+function asParserError(err: unknown): unknown {
+  const mapped = asIncomplete(err);
+  if (mapped !== err || (err as { code?: string }).code?.startsWith('FST_')) return mapped;
+  return new ApiError('validation_failed', `Malformed multipart body: ${(err as Error).message ?? String(err)}`);
+}
+
+/**
+ * The request's parts, with parser failures mapped (asParserError) and one parser bug contained: @fastify/busboy 3.2
+ * stalls for good once the body has ended if it skipped a part on the way (a part without a form-data
+ * Content-Disposition, e.g. one pushed out by a flood of header pairs), because its write callback waits for a
+ * 'drain' its ended parser never emits; the request would hang until the connection timeout. While we wait for the
+ * next part no file is being written, so once the whole body is in the parser has nothing left to wait for: if it
+ * says nothing within PARSER_STALL_MS, the body is malformed.
+ */
+async function* partsOf(request: FastifyRequest): AsyncGenerator<Multipart> {
+  const iterator = request.parts()[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<Multipart>;
+    try {
+      next = await nextOrStall(iterator, request.raw);
+    } catch (err) {
+      throw asParserError(err);
+    }
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
+function nextOrStall<T>(iterator: AsyncIterator<T>, raw: IncomingMessage): Promise<IteratorResult<T>> {
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      timer = setTimeout(
+        () => reject(new ApiError('validation_failed', 'Malformed multipart body: no closing delimiter after the last part')),
+        PARSER_STALL_MS,
+      );
+    };
+    const settle = () => {
+      clearTimeout(timer);
+      raw.off('end', arm);
+    };
+    if (raw.readableEnded) arm();
+    else raw.once('end', arm);
+    iterator.next().then(
+      (value) => (settle(), resolve(value)),
+      (err: unknown) => (settle(), reject(err)),
+    );
+  });
 }
 
 export default async function uploadRoute(app: FastifyInstance, { services }: { services: Services }) {
@@ -69,7 +128,7 @@ export default async function uploadRoute(app: FastifyInstance, { services }: { 
       let declaredSha: string | undefined;
       let truncated = false;
       try {
-        for await (const part of request.parts()) {
+        for await (const part of partsOf(request)) {
           if (part.type === 'field') {
             if (meta) throw new ApiError('validation_failed', 'Text fields must come before the file part');
             if (part.valueTruncated || part.fieldnameTruncated)
