@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Client } from './helpers/client.ts';
-import { assertError, assertNoResidue, waitForTempFile } from './helpers/checks.ts';
+import { assertError, assertNoResidue, NO_DEMO_ENV, waitForTempFile } from './helpers/checks.ts';
 import { residue, startRelay, type TestRelay } from './helpers/harness.ts';
 import { jpeg, notMedia, sha256 } from './helpers/media.ts';
 import { chunk, LAST_CHUNK, multipart, type Part, RawConnection, rawRequest, requestHead } from './helpers/raw-http.ts';
@@ -17,7 +17,7 @@ let big: Setup;
 let small: Setup;
 
 async function setup(env: Record<string, string> = {}): Promise<Setup> {
-  const relay = await startRelay(env);
+  const relay = await startRelay({ ...NO_DEMO_ENV, ...env });
   const admin = new Client(relay.url);
   const phone = await admin.pairDevice(await admin.createAccount('Hostile'));
   return { relay, phone };

@@ -60,7 +60,7 @@ export const DEFAULT_CONFIG: Readonly<EmulatorConfig> = Object.freeze({
   chunkGranularity: 262_144,
   resumableSessionTtlMs: 60 * 60 * 1000,
   partialChunk: 'aligned',
-  batchCreateMinHoldMs: 10,
+  batchCreateMinHoldMs: 50,
   concurrentBatchCreate: 'allow',
   writeRequestsPerMinutePerUser: null,
   accessTokenTtlSec: 3599,

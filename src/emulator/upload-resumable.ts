@@ -107,7 +107,7 @@ async function uploadChunk(
   }
 
   let settle!: () => void;
-  session.writer = { abort: () => req.raw.destroy(), settled: new Promise<void>((r) => (settle = r)) };
+  session.writer = { abort: () => ctx.socket.destroy(), settled: new Promise<void>((r) => (settle = r)) };
   try {
     return await receiveChunk(state, ctx, req, reply, session, finalize, reject);
   } finally {

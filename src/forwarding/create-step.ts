@@ -159,7 +159,10 @@ async function failedBatch(ctx: ForwardingContext, tx: Tx, accountId: string, ba
 }
 
 async function handleStop(ctx: ForwardingContext, job: Job, token: string | undefined, accountId: string, err: GoogleError): Promise<void> {
-  if (err.outcome === 'reauth') return markNeedsReauth(ctx.services, accountId, err.message);
+  if (err.outcome === 'reauth') {
+    await markNeedsReauth(ctx.services, accountId, err.message);
+    return;
+  }
   if (err.outcome === 'rate_limited') {
     const wait = jittered(rateLimitWaitMs(err, ctx.options.minRateLimitWaitMs));
     await throttleAccount(ctx.services, accountId, wait);

@@ -5,13 +5,19 @@ import { GoogleError } from './outcomes.ts';
 import type { AccessTokens } from './photos-client.ts';
 import { TokenCipher } from './token-cipher.ts';
 
+interface Loaded {
+  client: OAuth2Client;
+  /** The row's ciphertext this client was built from: tells a stale client (the account was re-linked) from a dead link. */
+  sealed: Buffer;
+}
+
 /**
  * Access tokens per account, refreshed from the encrypted refresh token. A refresh Google refuses for good
  * (invalid_grant) puts the account in needs_reauth: its deliveries wait, nothing is dropped.
  */
 export class AccountTokens {
-  private readonly clients = new Map<string, Promise<OAuth2Client>>();
-  private readonly ready = new Map<string, OAuth2Client>();
+  private readonly loading = new Map<string, Promise<Loaded>>();
+  private readonly ready = new Map<string, Loaded>();
   private readonly cipher: TokenCipher;
 
   constructor(private readonly services: Services) {
@@ -23,35 +29,38 @@ export class AccountTokens {
       get: () => this.accessToken(accountId),
       invalidate: () => {
         // Keep only the refresh token: the next get() must fetch a fresh access token.
-        const client = this.ready.get(accountId);
+        const client = this.ready.get(accountId)?.client;
         client?.setCredentials({ refresh_token: client.credentials.refresh_token ?? null });
       },
     };
   }
 
-  /** Forget the cached client (after a re-link, the refresh token changed). */
   forget(accountId: string): void {
-    this.clients.delete(accountId);
+    this.loading.delete(accountId);
     this.ready.delete(accountId);
   }
 
-  private async client(accountId: string): Promise<OAuth2Client> {
-    let client = this.clients.get(accountId);
-    if (!client) {
-      client = this.load(accountId);
-      this.clients.set(accountId, client);
-      client.catch(() => this.forget(accountId));
+  private load(accountId: string): Promise<Loaded> {
+    let loaded = this.loading.get(accountId);
+    if (!loaded) {
+      loaded = this.build(accountId);
+      this.loading.set(accountId, loaded);
+      loaded.then(
+        (l) => this.ready.set(accountId, l),
+        () => this.forget(accountId),
+      );
     }
-    return client;
+    return loaded;
   }
 
-  private async load(accountId: string): Promise<OAuth2Client> {
+  private async build(accountId: string): Promise<Loaded> {
     const account = await this.services.db.account.findUniqueOrThrow({ where: { id: accountId } });
     if (account.googleStatus !== 'linked' || !account.googleRefreshToken) {
       throw new GoogleError('reauth', 'the account has no Google link');
     }
+    const sealed = Buffer.from(account.googleRefreshToken);
     const client = await createOAuthClient(this.services.config);
-    client.setCredentials({ refresh_token: this.cipher.open(account.googleRefreshToken, accountId) });
+    client.setCredentials({ refresh_token: this.cipher.open(sealed, accountId) });
     // Google may rotate the refresh token: persist a new one at once, encrypted.
     client.on('tokens', (tokens) => {
       if (!tokens.refresh_token) return;
@@ -59,28 +68,36 @@ export class AccountTokens {
         .update({ where: { id: accountId }, data: { googleRefreshToken: new Uint8Array(this.cipher.seal(tokens.refresh_token, accountId)) } })
         .catch((err: unknown) => this.services.log.error({ err, accountId }, 'could not persist a rotated refresh token'));
     });
-    this.ready.set(accountId, client);
-    return client;
+    return { client, sealed };
   }
 
-  private async accessToken(accountId: string): Promise<string> {
-    const client = await this.client(accountId);
+  private async accessToken(accountId: string, retried = false): Promise<string> {
+    const { client, sealed } = await this.load(accountId);
     try {
       const { token } = await client.getAccessToken();
       if (!token) throw new GoogleError('transient', 'token endpoint gave no access token');
       return token;
     } catch (err) {
       const error = classifyOAuthError(err);
-      if (error.outcome === 'reauth') await markNeedsReauth(this.services, accountId, error.message);
+      if (error.outcome !== 'reauth') throw error;
+      this.forget(accountId);
+      // Only the refresh token we used is dead: if the account was re-linked meanwhile, try the new one.
+      const marked = await markNeedsReauth(this.services, accountId, error.message, sealed);
+      if (!marked && !retried) return this.accessToken(accountId, true);
       throw error;
     }
   }
 }
 
-export async function markNeedsReauth(services: Services, accountId: string, reason: string): Promise<void> {
-  await services.db.account.updateMany({
-    where: { id: accountId, googleStatus: 'linked' },
-    data: { googleStatus: 'needs_reauth', googleError: reason },
-  });
-  services.log.warn({ accountId, reason }, 'Google link needs re-authorization; forwarding for this account waits');
+/** Mark the link broken, but only while it still holds `sealed` (when given): a newer link is not undone. */
+export async function markNeedsReauth(services: Services, accountId: string, reason: string, sealed?: Buffer): Promise<boolean> {
+  const updated = sealed
+    ? await services.db.$executeRaw`
+        UPDATE accounts SET google_status = 'needs_reauth', google_error = ${reason}, updated_at = now()
+        WHERE id = ${accountId}::uuid AND google_status = 'linked' AND google_refresh_token = ${sealed}`
+    : await services.db.$executeRaw`
+        UPDATE accounts SET google_status = 'needs_reauth', google_error = ${reason}, updated_at = now()
+        WHERE id = ${accountId}::uuid AND google_status = 'linked'`;
+  if (updated > 0) services.log.warn({ accountId, reason }, 'Google link needs re-authorization; forwarding for this account waits');
+  return updated > 0;
 }
