@@ -40,7 +40,10 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
     },
     async (request, reply) => {
       const account = await db.account.create({ data: { id: newId(), name: request.body.name } });
-      if (services.config.demoMode) await demoLink(services, account);
+      if (services.config.demoMode) {
+        // The account exists either way; a failed demo link leaves it unlinked, as any account starts.
+        await demoLink(services, account).catch((err: unknown) => request.log.warn({ err }, 'demo link failed'));
+      }
       return reply.code(201).send(await accountOr404(account.id));
     },
   );

@@ -38,6 +38,14 @@ export async function isolate(extraEnv: Record<string, string> = {}): Promise<Is
     REDIS_PREFIX: redisPrefix,
     SPOOL_DIR: spoolDir,
     ADMIN_TOKEN,
+    // Not demo mode: a Google client whose endpoints lead nowhere, until a test points them at an emulator.
+    GOOGLE_CLIENT_ID: 'photo-relay-demo',
+    GOOGLE_CLIENT_SECRET: 'demo-secret',
+    GOOGLE_PHOTOS_API_URL: 'http://127.0.0.1:9',
+    GOOGLE_OAUTH_AUTH_URL: 'http://127.0.0.1:9/o/oauth2/v2/auth',
+    GOOGLE_OAUTH_TOKEN_URL: 'http://127.0.0.1:9/token',
+    GOOGLE_OAUTH_REVOKE_URL: 'http://127.0.0.1:9/revoke',
+    ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...extraEnv,
   };

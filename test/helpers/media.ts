@@ -14,7 +14,15 @@ function pad(head: Buffer, size: number, tail = Buffer.alloc(0)): Buffer {
 }
 
 export const jpeg = (size = 2048) => pad(JPEG_HEAD, size, Buffer.from('ffd9', 'hex'));
-export const png = (size = 2048) => pad(PNG_HEAD, size);
+/** A PNG whose chunk structure holds (an IDAT spanning the padding), so format detection never trips on random bytes. */
+export function png(size = 2048): Buffer {
+  const dataLength = Math.max(0, size - PNG_HEAD.length - 12 - 12);
+  const idat = Buffer.alloc(8);
+  idat.writeUInt32BE(dataLength, 0);
+  idat.write('IDAT', 4, 'ascii');
+  const iend = Buffer.from('0000000049454e44ae426082', 'hex');
+  return Buffer.concat([PNG_HEAD, idat, randomBytes(dataLength), randomBytes(4), iend]);
+}
 export const mp4 = (size = 4096) => pad(MP4_HEAD, size);
 export const notMedia = (size = 2048) => Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(size)]);
 
