@@ -12,6 +12,10 @@ import accountRoutes from './admin/account-routes.ts';
 import openapi from './http/openapi.ts';
 import googleRoutes from './admin/google-routes.ts';
 import callbackRoute from './google/callback-route.ts';
+import adminDeviceRoutes from './admin/device-routes.ts';
+import adminAssetRoutes from './admin/asset-routes.ts';
+import queueBoard from './admin/queue-board.ts';
+import helmet from '@fastify/helmet';
 
 export interface AppHandle {
   app: FastifyInstance;
@@ -67,7 +71,10 @@ export async function buildApp(services: Services): Promise<AppHandle> {
     errorResponseBuilder: (_request, context) => new ApiError('rate_limited', `Too many requests; retry in ${context.after}`),
   });
 
+  // A JSON API plus two admin UIs (OpenAPI, Bull Board) with inline scripts: the usual headers, no CSP.
+  await app.register(helmet, { contentSecurityPolicy: false, crossOriginEmbedderPolicy: false });
   await app.register(healthRoutes, { services });
+  await app.register(queueBoard, { services });
   await app.register(callbackRoute, { services });
   await app.register(
     async (api) => {
@@ -79,6 +86,8 @@ export async function buildApp(services: Services): Promise<AppHandle> {
           admin.addHook('onRequest', requireAdmin(services));
           await admin.register(accountRoutes, { services });
           await admin.register(googleRoutes, { services });
+          await admin.register(adminDeviceRoutes, { services });
+          await admin.register(adminAssetRoutes, { services });
         },
         { prefix: '/admin' },
       );

@@ -23,7 +23,7 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
   const { db } = services;
 
   async function accountOr404(id: string) {
-    const [view] = isId(id) ? await accountViews(db, { ids: [id] }) : [];
+    const [view] = isId(id) ? await accountViews(services, { ids: [id] }) : [];
     if (!view) throw new ApiError('not_found', 'No such account');
     return view;
   }
@@ -60,7 +60,7 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
     },
     async (request) => {
       const { limit, cursor } = request.query;
-      return toPage(await accountViews(db, {}, { limit: limit + 1, after: decodeCursor(cursor) }), limit);
+      return toPage(await accountViews(services, {}, { limit: limit + 1, after: decodeCursor(cursor) }), limit);
     },
   );
 
@@ -94,6 +94,34 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
       // Deliveries held while paused are scheduled again at once, not at the next reconcile.
       if (request.body.forwarding === 'active') await reconcile(services, { tokenMarginMs: DEFAULT_FORWARDING.tokenMarginMs, accountId: id });
       return accountOr404(id);
+    },
+  );
+
+  app.delete<{ Params: typeof IdParams.static }>(
+    '/accounts/:id',
+    {
+      schema: {
+        summary: 'Delete an account: refused (409) while it has devices or assets not yet in Google Photos',
+        tags: ['admin'],
+        params: IdParams,
+        response: { 204: Type.Null(), ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const { id } = await accountOr404(request.params.id);
+      await db.$transaction(async (tx) => {
+        await tx.$executeRaw`SELECT id FROM accounts WHERE id = ${id}::uuid FOR UPDATE`;
+        const devices = await tx.device.count({ where: { accountId: id, revokedAt: null } });
+        if (devices > 0) throw new ApiError('conflict', `The account still has ${devices} device(s): revoke them first`);
+        const undelivered = await tx.delivery.count({ where: { accountId: id, state: { not: 'backed_up' } } });
+        if (undelivered > 0) throw new ApiError('conflict', `${undelivered} item(s) of this account are not in Google Photos yet`);
+        // Its history goes with it; blobs no account needs any more are purged by retention.
+        await tx.asset.deleteMany({ where: { accountId: id } });
+        await tx.delivery.deleteMany({ where: { accountId: id } });
+        await tx.device.deleteMany({ where: { accountId: id } });
+        await tx.account.delete({ where: { id } });
+      });
+      return reply.code(204).send();
     },
   );
 

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
-import type { Db } from '../db/client.ts';
+import type { Services } from '../services.ts';
+import { tokenHealth } from '../google/token-health.ts';
 import { countAssetsBy } from '../assets/asset-view.ts';
 import { Counts, Timestamp } from '../http/schemas.ts';
 
@@ -11,6 +12,10 @@ export const AccountSchema = Type.Object({
     email: Type.Optional(Type.String()),
     linkedAt: Type.Optional(Timestamp),
     error: Type.Optional(Type.String()),
+    health: Type.Union([Type.Literal('ok'), Type.Literal('expiring'), Type.Literal('failed'), Type.Literal('unlinked')], {
+      description: 'failed: Google refused the link; expiring: a Testing-status app\'s 7-day token is about to end',
+    }),
+    warning: Type.Optional(Type.String()),
   }),
   forwarding: Type.Union([Type.Literal('active'), Type.Literal('paused')]),
   counts: Counts,
@@ -19,7 +24,8 @@ export const AccountSchema = Type.Object({
   createdAt: Timestamp,
 });
 
-export async function accountViews(db: Db, where: { ids?: string[] }, page?: { limit: number; after?: string }) {
+export async function accountViews(services: Services, where: { ids?: string[] }, page?: { limit: number; after?: string }) {
+  const { db } = services;
   const accounts = await db.account.findMany({
     where: { ...(where.ids ? { id: { in: where.ids } } : {}), ...(page?.after ? { id: { gt: page.after } } : {}) },
     orderBy: { id: 'asc' },
@@ -41,6 +47,7 @@ export async function accountViews(db: Db, where: { ids?: string[] }, page?: { l
       ...(a.googleEmail ? { email: a.googleEmail } : {}),
       ...(a.googleLinkedAt ? { linkedAt: a.googleLinkedAt.toISOString() } : {}),
       ...(a.googleError ? { error: a.googleError } : {}),
+      ...tokenHealth(services.config, a, services.clock()),
     },
     forwarding: a.forwarding,
     counts: counts.get(a.id)!,

@@ -44,7 +44,7 @@ export default async function googleRoutes(app: FastifyInstance, { services }: {
     async (request) => {
       const accountId = await existing(request.params.id);
       await finishLink(services, { ...parseRedirectUrl(request.body.redirectUrl), accountId });
-      return (await accountViews(services.db, { ids: [accountId] }))[0];
+      return (await accountViews(services, { ids: [accountId] }))[0];
     },
   );
 

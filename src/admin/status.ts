@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { Services } from '../services.ts';
 import { QuotaLedger } from '../forwarding/quota.ts';
 import { Nullable, Timestamp } from '../http/schemas.ts';
+import { tokenHealth } from '../google/token-health.ts';
 
 export const StatusSchema = Type.Object({
   demoMode: Type.Boolean(),
@@ -17,6 +18,8 @@ export const StatusSchema = Type.Object({
       quotaUsedToday: Type.Integer(),
       etaSeconds: Nullable(Type.Integer()),
       held: Nullable(Type.String()),
+      tokenHealth: Type.String(),
+      warning: Nullable(Type.String()),
     }),
   ),
   storage: Type.Object({ blobs: Type.Integer(), bytes: Type.Integer(), freeBytes: Type.Integer() }),
@@ -36,7 +39,10 @@ export async function relayStatus(services: Services) {
   const quota = await new QuotaLedger(db, config.google.dailyRequestLimit, services.clock).status();
   const [queues, accounts, perAccount, pace, storage, freeBytes] = await Promise.all([
     services.queues.depths().catch(() => ({})),
-    db.account.findMany({ orderBy: { id: 'asc' }, select: { id: true, name: true, forwarding: true, googleStatus: true } }),
+    db.account.findMany({
+      orderBy: { id: 'asc' },
+      select: { id: true, name: true, forwarding: true, googleStatus: true, googleLinkedAt: true, googleError: true },
+    }),
     db.$queryRaw<{ account_id: string; backlog: bigint; bytes: bigint; failed: bigint }[]>`
       SELECT d.account_id, count(*) FILTER (WHERE d.state IN ('pending', 'uploading')) AS backlog,
         coalesce(sum(b.size) FILTER (WHERE d.state IN ('pending', 'uploading')), 0) AS bytes,
@@ -71,9 +77,12 @@ export async function relayStatus(services: Services) {
           etaSeconds = Math.ceil(untilReset + moreDays * DAY_S + Math.min(etaSeconds, (needed - leftToday) / REQUESTS_PER_ITEM / itemsPerSecond));
         }
       }
+      const health = tokenHealth(config, a, now);
       return {
         id: a.id,
         name: a.name,
+        tokenHealth: health.health,
+        warning: health.warning ?? null,
         backlog,
         backlogBytes: Number(row?.bytes ?? 0),
         failed: Number(row?.failed ?? 0),

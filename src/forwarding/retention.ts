@@ -3,8 +3,9 @@ import type { Services } from '../services.ts';
 const BATCH = 500;
 
 /**
- * Delete a blob's bytes once every delivery of it is backed up and the grace period has passed. The row stays
- * (stored = false): it remembers the content was delivered, so phones are not asked for it again.
+ * Delete a blob's bytes once every delivery of it is backed up and the grace period has passed (or no account
+ * needs it any more: its only accounts were deleted). The row stays (stored = false): it remembers the content
+ * was delivered, so phones are not asked for it again.
  */
 export async function applyRetention(services: Services): Promise<number> {
   const { config, db, blobs, log } = services;
@@ -12,7 +13,7 @@ export async function applyRetention(services: Services): Promise<number> {
   const cutoff = new Date(services.clock().getTime() - config.retentionHours * 3600_000);
   const candidates = await db.$queryRaw<{ sha256: string }[]>`
     SELECT b.sha256 FROM blobs b
-    WHERE b.stored AND EXISTS (SELECT 1 FROM deliveries d WHERE d.blob_sha256 = b.sha256)
+    WHERE b.stored
       AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.blob_sha256 = b.sha256 AND (d.state <> 'backed_up' OR d.backed_up_at > ${cutoff}))
     LIMIT ${BATCH}`;
   let purged = 0;

@@ -58,8 +58,8 @@ async function authenticateAdmin(services: Services, request: FastifyRequest): P
   const token = bearer(request);
   if (services.config.adminToken && sameSecret(token, services.config.adminToken)) return;
   if (token.startsWith(DEVICE_TOKEN_PREFIX)) {
-    const device = await services.db.device.findUnique({ where: { tokenHash: hashToken(token) }, select: { id: true } });
-    if (device) throw new ApiError('forbidden', 'A device token does not work on admin routes');
+    const device = await services.db.device.findUnique({ where: { tokenHash: hashToken(token) }, select: { revokedAt: true } });
+    if (device && !device.revokedAt) throw new ApiError('forbidden', 'A device token does not work on admin routes');
   }
   throw new ApiError('unauthorized', 'Invalid admin token');
 }
