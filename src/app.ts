@@ -16,6 +16,7 @@ import adminDeviceRoutes from './admin/device-routes.ts';
 import adminAssetRoutes from './admin/asset-routes.ts';
 import queueBoard from './admin/queue-board.ts';
 import helmet from '@fastify/helmet';
+import metricsRoutes from './ops/metrics-routes.ts';
 
 export interface AppHandle {
   app: FastifyInstance;
@@ -74,6 +75,7 @@ export async function buildApp(services: Services): Promise<AppHandle> {
   // A JSON API plus two admin UIs (OpenAPI, Bull Board) with inline scripts: the usual headers, no CSP.
   await app.register(helmet, { contentSecurityPolicy: false, crossOriginEmbedderPolicy: false });
   await app.register(healthRoutes, { services });
+  await app.register(metricsRoutes, { services });
   await app.register(queueBoard, { services });
   await app.register(callbackRoute, { services });
   await app.register(

@@ -5,6 +5,7 @@ import { createDb, type Db } from './db/client.ts';
 import { BlobStore } from './ingest/blob-store.ts';
 import { ForwardQueues } from './forwarding/queue.ts';
 import { FailureLimiter } from './http/failure-limiter.ts';
+import { Metrics } from './ops/metrics.ts';
 
 /** Every side effect the relay has, created once from the config and handed to the parts that need them. */
 export interface Services {
@@ -16,6 +17,7 @@ export interface Services {
   blobs: BlobStore;
   queues: ForwardQueues;
   limits: { pairing: FailureLimiter; auth: FailureLimiter };
+  metrics: Metrics;
   clock: () => Date;
 }
 
@@ -41,7 +43,10 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     pairing: new FailureLimiter(redis, `${config.redisPrefix}:failures:pairing`, config.pairingMaxFailures, 15 * 60),
     auth: new FailureLimiter(redis, `${config.redisPrefix}:failures:auth`, config.authMaxFailures, 5 * 60),
   };
-  return { config, log, db, redis, blobs, queues, limits, clock: () => new Date() };
+  const services: Services = { config, log, db, redis, blobs, queues, limits, metrics: undefined as unknown as Metrics, clock: () => new Date() };
+  // Gauges read the clock through services, so a test that moves the clock moves them too.
+  services.metrics = new Metrics({ db, queues, config, clock: () => services.clock() });
+  return services;
 }
 
 export async function closeServices(services: Services): Promise<void> {

@@ -15,6 +15,8 @@ export interface ForwardingOptions {
   tokenMarginMs: number;
   /** Let uploads of an account gather before creating their media items in one call. */
   createDelayMs: number;
+  /** Longest a partial batch (under 50 items) waits for the account's uploads still under way. */
+  createGatherMs: number;
   /** Longest a job sleeps on a quota or fair-share refusal before looking again. */
   quotaRecheckMs: number;
   reconcileIntervalMs: number;
@@ -29,6 +31,7 @@ export const DEFAULT_FORWARDING: ForwardingOptions = {
   chunkBytes: 16 * 1024 * 1024,
   tokenMarginMs: 2 * 3600_000,
   createDelayMs: 1000,
+  createGatherMs: 30_000,
   quotaRecheckMs: 5 * 60_000,
   reconcileIntervalMs: 60_000,
   retentionIntervalMs: 10 * 60_000,
@@ -58,6 +61,7 @@ export class ForwardingContext {
       apiUrl: this.services.config.google.photosApiUrl,
       tokens: this.tokens.forAccount(accountId),
       chunkBytes: this.options.chunkBytes,
+      observe: (endpoint, status) => this.services.metrics.googleRequests.inc({ endpoint, status: String(status) }),
       beforeRequest: async () => {
         const reservation = await this.quota.reserve(accountId);
         if (!reservation.granted) {

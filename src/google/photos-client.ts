@@ -28,6 +28,8 @@ export interface PhotosClientOptions {
   /** Preferred resumable chunk size; rounded down to a multiple of the granularity Google announces. */
   chunkBytes?: number;
   timeoutMs?: number;
+  /** Told of every request made, with its HTTP status (0 when no answer came). */
+  observe?: (endpoint: string, status: number) => void;
 }
 
 export interface NewItem {
@@ -57,8 +59,10 @@ export class PhotosClient {
           ...(base.body && typeof base.body !== 'string' ? { duplex: 'half' } : {}),
         } as RequestInit);
       } catch (err) {
+        this.opts.observe?.(endpoint, 0);
         throw classifyNetworkError(err);
       }
+      this.opts.observe?.(endpoint, res.status);
       if (res.ok || !expectOk) return res;
       const text = await res.text().catch(() => '');
       const error = classifyHttpError(res.status, text, res.headers);
