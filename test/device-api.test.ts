@@ -279,7 +279,7 @@ describe('admin accounts', () => {
     const one = await admin.call('GET', `/api/v1/admin/accounts/${id}`);
     assert.equal(one.status, 200);
     assert.equal(one.body.name, 'Lee');
-    assert.deepEqual(one.body.google, { status: 'unlinked' });
+    assert.deepEqual(one.body.google, { status: 'unlinked', health: 'unlinked' });
     assert.equal(one.body.forwarding, 'active');
     assert.equal(one.body.devices, 1);
     assert.equal(one.body.counts.pending, 1);

@@ -1,5 +1,6 @@
+import { Type } from '@sinclair/typebox';
 import multipart, { type Multipart } from '@fastify/multipart';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import { requireDevice, device } from '../http/auth.ts';
 import { ApiError } from '../http/errors.ts';
@@ -11,11 +12,42 @@ import { findAsset } from '../assets/asset-view.ts';
 import { AssetCreatedSchema, toCreated } from '../assets/schemas.ts';
 import { errorResponses } from '../http/schemas.ts';
 
+const UploadForm = Type.Object({
+  deviceAssetId: Type.String({ maxLength: 255, description: "The phone's own id for the asset" }),
+  fileName: Type.Optional(Type.String({ maxLength: 255, description: "Defaults to the file part's filename" })),
+  fileCreatedAt: Type.Optional(Type.String({ format: 'date-time' })),
+  sha256: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'When given, verified against the content' })),
+  file: Type.String({ format: 'binary', description: 'The photo or video; must come after the text fields' }),
+});
+
 const TEXT_FIELDS = new Set(['deviceAssetId', 'fileName', 'fileCreatedAt', 'sha256']);
 // Room for the multipart envelope around the file when judging Content-Length up front.
 const ENVELOPE_ALLOWANCE = 64 * 1024;
-// How long the multipart parser may sit idle once the whole body is in and no file is being written (see partsOf).
+// How long the request may sit paused or ended, with no file being written, before the parser counts as stalled (see partsOf).
 const PARSER_STALL_MS = 2000;
+
+// How long an early error answer keeps reading and dropping the rest of the body before closing (see answerEarly).
+const LINGER_MS = 10_000;
+
+/**
+ * Prepare the answer to an upload we reject, often while the client is still sending (over the limit, not media).
+ * Closing the socket with its bytes unread makes the kernel send a reset, which can wipe our answer from the client's
+ * buffers before it reads it (RFC 9112 §9.6): the phone would see EPIPE/ECONNRESET instead of 413 or 415 and retry
+ * forever. So when the body is not all in, stop parsing it, read and drop the rest for up to LINGER_MS (after which
+ * the connection is cut), and keep the connection reusable if it all arrives in time.
+ */
+function answerEarly(request: FastifyRequest, reply: FastifyReply): void {
+  const raw = request.raw;
+  if (raw.complete || raw.destroyed) {
+    reply.header('connection', 'close');
+    return;
+  }
+  raw.unpipe();
+  raw.resume();
+  const cut = setTimeout(() => raw.socket?.destroy(), LINGER_MS).unref();
+  raw.once('end', () => clearTimeout(cut));
+  raw.socket?.once('close', () => clearTimeout(cut));
+}
 
 /** Errors a broken or vanished client causes mid-body; the upload is incomplete, not our failure. */
 function asIncomplete(err: unknown): unknown {
@@ -47,11 +79,11 @@ function asParserError(err: unknown): unknown {
 
 /**
  * The request's parts, with parser failures mapped (asParserError) and one parser bug contained: @fastify/busboy 3.2
- * stalls for good once the body has ended if it skipped a part on the way (a part without a form-data
- * Content-Disposition, e.g. one pushed out by a flood of header pairs), because its write callback waits for a
- * 'drain' its ended parser never emits; the request would hang until the connection timeout. While we wait for the
- * next part no file is being written, so once the whole body is in the parser has nothing left to wait for: if it
- * says nothing within PARSER_STALL_MS, the body is malformed.
+ * stalls for good when a part it skips (one without a form-data Content-Disposition, e.g. pushed out by a flood of
+ * header pairs) fills its buffer and ends within one write: the write callback waits for the skipped part to be read
+ * again, which never happens once it has ended. The request then stays paused (or ended) and would hang until the
+ * connection timeout. While we wait for the next part no file of ours is being written, so nothing legitimate holds
+ * the parser back: a request paused or ended for PARSER_STALL_MS without a next part is a malformed body.
  */
 async function* partsOf(request: FastifyRequest): AsyncGenerator<Multipart> {
   const iterator = request.parts()[Symbol.asyncIterator]();
@@ -70,18 +102,22 @@ async function* partsOf(request: FastifyRequest): AsyncGenerator<Multipart> {
 function nextOrStall<T>(iterator: AsyncIterator<T>, raw: IncomingMessage): Promise<IteratorResult<T>> {
   return new Promise((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
-    const arm = () => {
-      timer = setTimeout(
-        () => reject(new ApiError('validation_failed', 'Malformed multipart body: no closing delimiter after the last part')),
-        PARSER_STALL_MS,
-      );
+    const check = () => {
+      const stalled = raw.readableEnded || raw.isPaused();
+      if (stalled && !timer) {
+        timer = setTimeout(() => reject(new ApiError('validation_failed', 'Malformed multipart body: the parser stopped before the end')), PARSER_STALL_MS);
+      } else if (!stalled && timer) {
+        clearTimeout(timer);
+        timer = undefined;
+      }
     };
+    const events = ['pause', 'resume', 'end'] as const;
+    for (const e of events) raw.on(e, check);
+    check();
     const settle = () => {
       clearTimeout(timer);
-      raw.off('end', arm);
+      for (const e of events) raw.off(e, check);
     };
-    if (raw.readableEnded) arm();
-    else raw.once('end', arm);
     iterator.next().then(
       (value) => (settle(), resolve(value)),
       (err: unknown) => (settle(), reject(err)),
@@ -108,10 +144,13 @@ export default async function uploadRoute(app: FastifyInstance, { services }: { 
     '/assets',
     {
       onRequest: requireDevice(services),
+      // The body is parsed (and judged) as it streams; the schema below documents it, it does not validate it.
+      validatorCompiler: () => () => true,
       schema: {
         summary: 'Upload one photo or video (multipart: text fields first, then one file part `file`)',
         tags: ['device'],
         consumes: ['multipart/form-data'],
+        body: UploadForm,
         response: { 200: AssetCreatedSchema, 201: AssetCreatedSchema, ...errorResponses(400, 401, 403, 413, 415, 422, 507) },
       },
     },
@@ -119,7 +158,7 @@ export default async function uploadRoute(app: FastifyInstance, { services }: { 
       const dev = device(request);
       const declared = Number(request.headers['content-length']);
       if (declared > config.maxUploadBytes + ENVELOPE_ALLOWANCE) {
-        reply.header('connection', 'close');
+        answerEarly(request, reply);
         throw new ApiError('payload_too_large', `File exceeds the limit of ${config.maxUploadBytes} bytes`);
       }
       const fields: Record<string, string> = {};
@@ -155,8 +194,7 @@ export default async function uploadRoute(app: FastifyInstance, { services }: { 
         return reply.code(registered.duplicate ? 200 : 201).send(toCreated(asset!, registered.duplicate));
       } catch (err) {
         if (temp) await services.blobs.discard(temp.tempPath);
-        // The rest of the body may still be arriving: do not keep a half-read connection alive.
-        reply.header('connection', 'close');
+        answerEarly(request, reply);
         throw asIncomplete(err);
       }
     },
