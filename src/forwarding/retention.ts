@@ -13,7 +13,7 @@ export async function applyRetention(services: Services): Promise<number> {
   const cutoff = new Date(services.clock().getTime() - config.retentionHours * 3600_000);
   const candidates = await db.$queryRaw<{ sha256: string }[]>`
     SELECT b.sha256 FROM blobs b
-    WHERE b.stored
+    WHERE b.stored AND b.created_at < ${cutoff}
       AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.blob_sha256 = b.sha256 AND (d.state <> 'backed_up' OR d.backed_up_at > ${cutoff}))
     LIMIT ${BATCH}`;
   let purged = 0;
@@ -22,7 +22,7 @@ export async function applyRetention(services: Services): Promise<number> {
       // The same lock uploads of this content take: a concurrent upload cannot lose its freshly renamed file.
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${'blob:' + sha256}, 0))`;
       const updated = await tx.$executeRaw`
-        UPDATE blobs SET stored = false, purged_at = ${services.clock()} WHERE sha256 = ${sha256} AND stored
+        UPDATE blobs SET stored = false, purged_at = ${services.clock()} WHERE sha256 = ${sha256} AND stored AND created_at < ${cutoff}
           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.blob_sha256 = ${sha256} AND (d.state <> 'backed_up' OR d.backed_up_at > ${cutoff}))`;
       if (updated === 1) await blobs.remove(sha256);
       return updated === 1;
