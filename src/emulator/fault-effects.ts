@@ -50,12 +50,12 @@ export async function applyFault(
       await sleep(f.ms);
       return false;
     case 'drop':
-      if (f.afterBytes === undefined) {
+      // Labelled up front: the socket's 'close' (which records stats) can fire before the handler notices the cut.
+      ctx.outcome = 'dropped';
+      if (f.afterBytes === undefined || (f.afterBytes > 0 && UPLOAD_ENDPOINTS.has(ctx.endpoint))) {
+        // An upload body shorter than afterBytes is processed, then its answer is lost like any other.
+        if (f.afterBytes !== undefined) ctx.dropAfterBytes = f.afterBytes;
         ctx.dropResponse = true;
-        return false;
-      }
-      if (f.afterBytes > 0 && UPLOAD_ENDPOINTS.has(ctx.endpoint)) {
-        ctx.dropAfterBytes = f.afterBytes;
         return false;
       }
       dropConnection(reply, ctx);

@@ -11,7 +11,7 @@ emulator.app.log.info(
     authUrl: `${url}/o/oauth2/v2/auth`,
     tokenUrl: `${url}/token`,
     revokeUrl: `${url}/revoke`,
-    photosApiBase: `${url}/v1`,
+    photosApiBase: url,
     control: `${url}/emulator/stats`,
     clientId: state.config.clientId,
   },

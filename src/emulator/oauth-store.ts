@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Clock } from './clock.ts';
 import type { EmulatorConfig } from './config.ts';
 import { ids } from './ids.ts';
@@ -27,6 +28,7 @@ interface AuthCode {
   redirectUri: string;
   scopes: string[];
   issueRefreshToken: boolean;
+  pkce?: { challenge: string; method: 'S256' | 'plain' };
   expiresAt: number;
   used: boolean;
 }
@@ -54,7 +56,15 @@ export class OAuthStore {
    * Google hands out a refresh token only for offline access, and on a repeat consent only when prompt=consent
    * forced the consent screen again: a client that drops `prompt=consent` silently gets none.
    */
-  issueCode(p: { email: string; clientId: string; redirectUri: string; scopes: string[]; offline: boolean; forcedConsent: boolean }): string {
+  issueCode(p: {
+    email: string;
+    clientId: string;
+    redirectUri: string;
+    scopes: string[];
+    offline: boolean;
+    forcedConsent: boolean;
+    pkce?: { challenge: string; method: 'S256' | 'plain' };
+  }): string {
     const firstConsent = !this.hasConsented(p.email, p.clientId);
     this.#consented.add(`${p.clientId} ${p.email}`);
     const code = ids.authCode();
@@ -65,6 +75,7 @@ export class OAuthStore {
       redirectUri: p.redirectUri,
       scopes: p.scopes,
       issueRefreshToken: p.offline && (firstConsent || p.forcedConsent),
+      ...(p.pkce ? { pkce: p.pkce } : {}),
       expiresAt: this.clock.now() + this.config.authCodeTtlMs,
       used: false,
     });
@@ -75,12 +86,13 @@ export class OAuthStore {
     return this.#codes.get(code)?.email;
   }
 
-  redeemCode(code: string, clientId: string, redirectUri: string | undefined): TokenResult {
+  redeemCode(code: string, clientId: string, redirectUri: string | undefined, codeVerifier?: string): TokenResult {
     const entry = this.#codes.get(code);
     if (!entry || entry.used || entry.clientId !== clientId || this.clock.now() >= entry.expiresAt) {
       return { ok: false, error: 'invalid_grant' };
     }
     if (redirectUri !== entry.redirectUri) return { ok: false, error: 'redirect_uri_mismatch' };
+    if (entry.pkce && !verifierMatches(entry.pkce, codeVerifier)) return { ok: false, error: 'invalid_grant' };
     entry.used = true;
     const now = this.clock.now();
     const grant: Grant = {
@@ -169,4 +181,10 @@ export class OAuthStore {
     this.#access.set(access.token, access);
     return access;
   }
+}
+
+function verifierMatches(pkce: { challenge: string; method: 'S256' | 'plain' }, verifier: string | undefined): boolean {
+  if (!verifier) return false;
+  const derived = pkce.method === 'S256' ? createHash('sha256').update(verifier).digest('base64url') : verifier;
+  return derived === pkce.challenge;
 }

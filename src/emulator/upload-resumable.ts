@@ -12,8 +12,9 @@ export function sessionUrl(req: FastifyRequest, session: ResumableSession): stri
   return `${req.protocol}://${req.host}/v1/uploads?upload_id=${session.id}&upload_protocol=resumable`;
 }
 
-function statusHeaders(reply: FastifyReply, session: ResumableSession): FastifyReply {
-  return reply.header(H.status, session.status).header(H.sizeReceived, String(session.persisted.size));
+/** Size received includes the whole granules of a chunk still streaming in, as Google persists them as they arrive. */
+function statusHeaders(reply: FastifyReply, session: ResumableSession, size = session.writer?.persistedSoFar() ?? session.persisted.size): FastifyReply {
+  return reply.header(H.status, session.status).header(H.sizeReceived, String(size));
 }
 
 /** POST /v1/uploads with X-Goog-Upload-Command: start — opens a session, no bytes yet. */
@@ -73,8 +74,9 @@ export async function handleSessionRequest(state: EmulatorState, ctx: RequestCon
   }
 
   state.stats.resumable.chunks++;
-  // A newer request wins over one still streaming (typically a connection the client already gave up on).
-  if (session.writer) {
+  // A newer request wins over one still streaming (typically a connection the client already gave up on). Loop:
+  // another request may have taken over while this one waited; nothing awaits between the loop and taking over.
+  while (session.writer) {
     session.writer.abort();
     await session.writer.settled;
   }
@@ -94,7 +96,8 @@ async function uploadChunk(
   session: ResumableSession,
   finalize: boolean,
 ) {
-  const reject = (message: string) => sendUploadError(state, statusHeaders(reply, session), 400, message);
+  // A rejected chunk persists nothing, so the size reported is the committed one.
+  const reject = (message: string) => sendUploadError(state, statusHeaders(reply, session, session.persisted.size), 400, message);
   const offset = intHeader(req, H.offset);
   const start = session.persisted.size;
   if (offset === undefined) return reject('X-Goog-Upload-Offset header is required.');
@@ -106,10 +109,11 @@ async function uploadChunk(
     if (finalize && start + declared !== session.rawSize) return reject('The upload is finalized before X-Goog-Upload-Raw-Size bytes were sent.');
   }
 
+  const work = session.persisted.fork();
   let settle!: () => void;
-  session.writer = { abort: () => ctx.socket.destroy(), settled: new Promise<void>((r) => (settle = r)) };
+  session.writer = { abort: () => ctx.socket.destroy(), settled: new Promise<void>((r) => (settle = r)), persistedSoFar: () => work.size };
   try {
-    return await receiveChunk(state, ctx, req, reply, session, finalize, reject);
+    return await receiveChunk(state, ctx, req, reply, session, work, finalize, reject);
   } finally {
     session.writer = undefined;
     settle();
@@ -122,23 +126,33 @@ async function receiveChunk(
   req: FastifyRequest,
   reply: FastifyReply,
   session: ResumableSession,
+  work: StreamDigest,
   finalize: boolean,
   reject: (message: string) => FastifyReply,
 ) {
   const start = session.persisted.size;
-  const work = session.persisted.fork();
   // Google persists a cut chunk only up to the last whole granule (configurable), so bytes are hashed in granules.
   const granule = state.config.partialChunk === 'aligned' ? session.granularity : 1;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let received = 0;
   let overflow = false;
+  // Hashes whole granules (or everything) from the pending buffers without copying them.
   const flush = (all: boolean) => {
-    const joined = Buffer.concat(pending, pendingBytes);
-    const take = all ? joined.length : joined.length - (joined.length % granule);
-    if (take > 0) work.update(joined.subarray(0, take));
-    pending = take < joined.length ? [joined.subarray(take)] : [];
-    pendingBytes = joined.length - take;
+    let take = all ? pendingBytes : pendingBytes - (pendingBytes % granule);
+    const keep: Buffer[] = [];
+    for (const b of pending) {
+      if (take >= b.length) {
+        work.update(b);
+        take -= b.length;
+      } else {
+        if (take > 0) work.update(b.subarray(0, take));
+        keep.push(b.subarray(take));
+        take = 0;
+      }
+    }
+    pending = keep;
+    pendingBytes = keep.reduce((n, b) => n + b.length, 0);
   };
 
   const outcome = await pumpBody(

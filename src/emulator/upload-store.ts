@@ -40,7 +40,7 @@ export interface ResumableSession {
   /** Bytes Google has persisted; a chunk works on a fork and only replaces this when it commits. */
   persisted: StreamDigest;
   /** The request currently writing into the session, so a newer one can supersede it (as after a silent cut). */
-  writer?: { abort(): void; settled: Promise<void> };
+  writer?: { abort(): void; settled: Promise<void>; persistedSoFar(): number };
 }
 
 export async function describeBlob(digest: StreamDigest): Promise<UploadedBlob> {

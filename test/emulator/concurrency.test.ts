@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { DEFAULT_CONFIG } from '../../src/emulator/config.ts';
 import { batchCreate, emulator, items, link, stats, uploadToken } from './helpers.ts';
+
+// The shipped hold time, not the test helper's zero: overlaps must be visible with the defaults.
+const defaults = { batchCreateMinHoldMs: DEFAULT_CONFIG.batchCreateMinHoldMs };
 import { jpeg } from './media.ts';
 
 test('two concurrent batchCreates for the same account are an overlap, even with zero latency', async (t) => {
-  const { url } = await emulator(t);
+  const { url } = await emulator(t, defaults);
   const { access_token } = await link(url, { email: 'alice@example.com' });
   const [a, b] = await Promise.all([uploadToken(url, access_token, jpeg()), uploadToken(url, access_token, jpeg())]);
   const results = await Promise.all([batchCreate(url, access_token, items([a!, 'a.jpg'])), batchCreate(url, access_token, items([b!, 'b.jpg']))]);
@@ -16,7 +20,7 @@ test('two concurrent batchCreates for the same account are an overlap, even with
 });
 
 test('sequential calls, or concurrent calls for different accounts, are not overlaps', async (t) => {
-  const { url } = await emulator(t);
+  const { url } = await emulator(t, defaults);
   const alice = await link(url, { email: 'alice@example.com' });
   const bob = await link(url, { email: 'bob@example.com' });
   const ta = await uploadToken(url, alice.access_token, jpeg());

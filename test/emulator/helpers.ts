@@ -9,9 +9,12 @@ export const FULL_SCOPE = `openid email ${SCOPES.append} ${SCOPES.read}`;
 export const CLIENT = { id: 'photo-relay-demo', secret: 'demo-secret' };
 export const REDIRECT = 'http://127.0.0.1:9999/oauth/callback';
 
-/** A fresh emulator on a random port, closed when the test ends. */
+/**
+ * A fresh emulator on a random port, closed when the test ends. batchCreate's minimum hold (there to make overlaps
+ * observable) is off unless a test asks for it, to keep the suite fast.
+ */
 export async function emulator(t: TestContext, options: EmulatorOptions = {}): Promise<RunningEmulator> {
-  const em = await startEmulator({ port: 0, ...options });
+  const em = await startEmulator({ port: 0, batchCreateMinHoldMs: 0, ...options });
   t.after(() => em.close());
   return em;
 }
@@ -62,6 +65,9 @@ export async function link(base: string, opts: { email?: string; scope?: string 
   return (await res.json()) as Tokens;
 }
 
+/** fetch's BodyInit typing wants an ArrayBuffer-backed view; Buffers may sit on a shared pool. */
+export const bytesBody = (b: Buffer): Uint8Array<ArrayBuffer> => Uint8Array.from(b);
+
 export function rawUploadHeaders(token: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     authorization: `Bearer ${token}`,
@@ -74,7 +80,7 @@ export function rawUploadHeaders(token: string, extra: Record<string, string> = 
 }
 
 export function uploadRaw(base: string, token: string, bytes: Buffer, extra: Record<string, string> = {}): Promise<Response> {
-  return fetch(`${base}/v1/uploads`, { method: 'POST', headers: rawUploadHeaders(token, extra), body: bytes });
+  return fetch(`${base}/v1/uploads`, { method: 'POST', headers: rawUploadHeaders(token, extra), body: bytesBody(bytes) });
 }
 
 /** Uploads and returns the upload token, failing the test on anything but 200. */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import {
   authorize,
@@ -205,4 +206,14 @@ test('token endpoint requests are counted in stats', async (t) => {
   assert.equal(s.requests.token['200'], 1);
   assert.equal(s.requests.auth['302'], 1);
   assert.equal(s.quota.used, 0, 'OAuth calls do not count against the Photos quota');
+});
+
+test('PKCE: a code issued with a challenge needs the matching code_verifier', async (t) => {
+  const { url } = await emulator(t);
+  const verifier = 'a'.repeat(20) + 'B'.repeat(20) + '-._~0123';
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const code = async () => (await authorize(url, { code_challenge: challenge, code_challenge_method: 'S256' })).get('code')!;
+  assert.equal((await exchange(url, await code())).status, 400, 'verifier missing');
+  assert.equal((await exchange(url, await code(), { code_verifier: `${verifier}x` })).status, 400, 'verifier wrong');
+  assert.equal((await exchange(url, await code(), { code_verifier: verifier })).status, 200);
 });

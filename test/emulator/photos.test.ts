@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   batchCreate,
+  bytesBody,
   configure,
   control,
   emulator,
@@ -116,7 +117,7 @@ test('raw upload: each missing or wrong header is a 400, empty body too', async 
   ];
   for (const [name, change] of variants) {
     const headers = Object.fromEntries(Object.entries({ ...rawUploadHeaders(access_token), ...change }).filter(([, v]) => v !== undefined)) as Record<string, string>;
-    const res = await fetch(`${url}/v1/uploads`, { method: 'POST', headers, body: bytes });
+    const res = await fetch(`${url}/v1/uploads`, { method: 'POST', headers, body: bytesBody(bytes) });
     assert.equal(res.status, 400, name);
     assert.equal(((await res.json()) as any).error.status, 'INVALID_ARGUMENT', name);
   }
@@ -285,4 +286,21 @@ test('oversized uploads are rejected by kind (photo limit checked at resumable s
     },
   });
   assert.equal(res.status, 400);
+});
+
+test('malformed JSON and unknown paths answer in Google error envelopes', async (t) => {
+  const { url } = await emulator(t);
+  const { access_token } = await link(url);
+  const bad = await fetch(`${url}/v1/mediaItems:batchCreate`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${access_token}`, 'content-type': 'application/json' },
+    body: '{"newMediaItems": [',
+  });
+  assert.equal(bad.status, 400);
+  assert.equal(((await bad.json()) as any).error.status, 'INVALID_ARGUMENT');
+  const unauthenticatedFirst = await fetch(`${url}/v1/mediaItems:batchCreate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' });
+  assert.equal(unauthenticatedFirst.status, 401, 'authentication is checked before the body');
+  const missing = await fetch(`${url}/v1/nothing`);
+  assert.equal(missing.status, 404);
+  assert.equal(((await missing.json()) as any).error.status, 'NOT_FOUND');
 });

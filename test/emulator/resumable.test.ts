@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { batchCreate, control, emulator, faults, items, libraryItems, link, stats } from './helpers.ts';
+import { batchCreate, bytesBody, control, emulator, faults, items, libraryItems, link, stats } from './helpers.ts';
 import { jpeg, sha256 } from './media.ts';
 
 const G = 1024; // small granularity keeps the files tiny
@@ -32,7 +32,7 @@ const send = (sessionUrl: string, command: string, offset: number, body: Buffer,
   fetch(sessionUrl, {
     method: 'POST',
     headers: { 'x-goog-upload-command': command, 'x-goog-upload-offset': String(offset), ...(auth ? { authorization: auth } : {}) },
-    body,
+    body: bytesBody(body),
   });
 
 async function query(sessionUrl: string): Promise<{ status: string; size: number; http: number }> {
@@ -88,7 +88,7 @@ test('enforced: offset, granularity of non-final chunks, raw size at finalize; r
   assert.equal((await send(s, 'upload, finalize', 0, file.subarray(0, 2 * G))).status, 400, 'finalize short of raw size');
   assert.equal((await send(s, 'upload', 0, Buffer.concat([file, Buffer.alloc(2 * G)]).subarray(0, 4 * G))).status, 400, 'past raw size');
   assert.equal((await send(s, 'bogus', 0, file.subarray(0, G))).status, 400, 'unknown command');
-  const noOffset = await fetch(s, { method: 'POST', headers: { 'x-goog-upload-command': 'upload' }, body: file.subarray(0, G) });
+  const noOffset = await fetch(s, { method: 'POST', headers: { 'x-goog-upload-command': 'upload' }, body: bytesBody(file.subarray(0, G)) });
   assert.equal(noOffset.status, 400);
 
   // Without Content-Length the size is only known at the end: the chunk must be rolled back.
@@ -202,7 +202,7 @@ test('a finalized session takes no more bytes; start must have an empty body and
       'x-goog-upload-file-name': 'a.jpg',
       'x-goog-upload-raw-size': '100',
     },
-    body: file,
+    body: bytesBody(file),
   });
   assert.equal(withBody.status, 400);
   const noRawSize = await fetch(`${url}/v1/uploads`, {
@@ -226,4 +226,24 @@ test('the session URL is the credential; a bearer token, if sent, must be valid'
   const s = await session(url, access_token, file.length);
   assert.equal((await send(s, 'upload, finalize', 0, file, 'Bearer ya29.bogus')).status, 401);
   assert.equal((await send(s, 'upload, finalize', 0, file, `Bearer ${access_token}`)).status, 200);
+});
+
+test('a stalled chunk: query reports the granules already persisted, and a newer upload supersedes the stalled one', async (t) => {
+  const { url } = await emulator(t, { chunkGranularity: G });
+  const { access_token } = await link(url);
+  const file = jpeg(5000);
+  const s = await session(url, access_token, file.length);
+  const stalled = request(s, {
+    method: 'POST',
+    headers: { 'content-length': String(4 * G), 'x-goog-upload-command': 'upload', 'x-goog-upload-offset': '0' },
+  });
+  stalled.on('error', () => {});
+  stalled.write(file.subarray(0, 2500)); // then never finishes: a connection the client silently lost
+  assert.equal(await waitForSize(s, 2 * G), 2 * G);
+
+  const resumed = await send(s, 'upload, finalize', 2 * G, file.subarray(2 * G));
+  assert.equal(resumed.status, 200);
+  await batchCreate(url, access_token, items([await resumed.text(), 'a.jpg']));
+  assert.equal((await libraryItems(url, 'user1@example.com'))[0].sha256, sha256(file));
+  stalled.destroy();
 });

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { redirectUriAllowed } from '../redirect-uri.ts';
+import { parseAuthRequest } from '../auth-request.ts';
 import type { RequestContexts } from '../request-context.ts';
-import { parseScopes, SCOPE } from '../scopes.ts';
+import { SCOPE } from '../scopes.ts';
 import type { EmulatorState } from '../state.ts';
 
 export const DEFAULT_CONSENT_EMAIL = 'user1@example.com';
@@ -20,76 +20,43 @@ function errorPage(reply: FastifyReply, error: string, description: string): Fas
     );
 }
 
-function single(q: Record<string, unknown>, name: string): string | undefined {
-  const v = q[name];
-  return typeof v === 'string' ? v : undefined;
-}
-
 /** GET /o/oauth2/v2/auth — the consent screen, auto-approved by the configured (or hinted) Google account. */
 export function authorizeRoute(state: EmulatorState, contexts: RequestContexts): FastifyPluginAsync {
   return async (app) => {
     app.get('/o/oauth2/v2/auth', async (req, reply) => {
       contexts.open(req, reply, 'auth');
-      const q = req.query as Record<string, unknown>;
-      const clientId = single(q, 'client_id');
-      const redirectUri = single(q, 'redirect_uri');
-      const responseType = single(q, 'response_type');
-      const scope = single(q, 'scope');
-      const accessType = single(q, 'access_type');
-      const prompt = (single(q, 'prompt') ?? '').split(' ').filter(Boolean);
+      const parsed = parseAuthRequest(req.query as Record<string, unknown>, state.config);
+      if (!parsed.ok) return errorPage(reply, parsed.error, parsed.description);
+      const ask = parsed.request;
 
-      if (!clientId) return errorPage(reply, 'invalid_request', 'Missing required parameter: client_id');
-      if (clientId !== state.config.clientId) return errorPage(reply, 'invalid_client', 'The OAuth client was not found.');
-      if (!redirectUri) return errorPage(reply, 'invalid_request', 'Missing required parameter: redirect_uri');
-      if (!redirectUriAllowed(redirectUri, state.config.redirectUris)) {
-        return errorPage(reply, 'redirect_uri_mismatch', `The redirect URI in the request, ${redirectUri}, is not allowed for this OAuth client.`);
-      }
-      if (!responseType) return errorPage(reply, 'invalid_request', 'Required parameter is missing: response_type');
-      if (responseType !== 'code') return errorPage(reply, 'unsupported_response_type', `Invalid response_type: ${responseType}`);
-      if (!scope) return errorPage(reply, 'invalid_request', 'Missing required parameter: scope');
-      const parsed = parseScopes(scope);
-      if (!parsed.ok) return errorPage(reply, 'invalid_scope', `Some requested scopes were invalid: ${parsed.invalid.join(' ')}`);
-      if (accessType !== undefined && accessType !== 'online' && accessType !== 'offline') {
-        return errorPage(reply, 'invalid_request', `Invalid access_type: ${accessType}`);
-      }
-      if (prompt.some((p) => !['none', 'consent', 'select_account'].includes(p)) || (prompt.includes('none') && prompt.length > 1)) {
-        return errorPage(reply, 'invalid_request', `Invalid prompt: ${prompt.join(' ')}`);
-      }
+      const email = (ask.loginHint?.includes('@') ? ask.loginHint : undefined) ?? state.consent.email ?? DEFAULT_CONSENT_EMAIL;
+      // deny and grantScopes describe what the user does on this one consent screen.
+      const { deny, grantScopes } = state.consent;
+      state.consent.deny = false;
+      state.consent.grantScopes = null;
 
-      const hint = single(q, 'login_hint');
-      const email = (hint?.includes('@') ? hint : undefined) ?? state.consent.email ?? DEFAULT_CONSENT_EMAIL;
-      const target = new URL(redirectUri);
-      const requestState = single(q, 'state');
-      if (requestState !== undefined) target.searchParams.set('state', requestState);
-      const plan = state.consent;
-      const deny = plan.deny;
-      const grantOnly = plan.grantScopes;
-      plan.deny = false;
-      plan.grantScopes = null;
-
-      if (deny) {
-        target.searchParams.set('error', 'access_denied');
+      const target = new URL(ask.redirectUri);
+      if (ask.state !== undefined) target.searchParams.set('state', ask.state);
+      const redirect = (params: Record<string, string>) => {
+        for (const [k, v] of Object.entries(params)) target.searchParams.set(k, v);
         return reply.redirect(target.toString(), 302);
-      }
-      if (prompt.includes('none') && !state.oauth.hasConsented(email, clientId)) {
-        target.searchParams.set('error', 'consent_required');
-        return reply.redirect(target.toString(), 302);
-      }
+      };
+      if (deny) return redirect({ error: 'access_denied' });
+      if (ask.prompt.includes('none') && !state.oauth.hasConsented(email, ask.clientId)) return redirect({ error: 'consent_required' });
+
       // With granular consent a user may untick some scopes; the identity ones are always granted.
-      const granted = grantOnly ? parsed.scopes.filter((s) => IDENTITY_SCOPES.includes(s) || grantOnly.includes(s)) : parsed.scopes;
+      const granted = grantScopes ? ask.scopes.filter((s) => IDENTITY_SCOPES.includes(s) || grantScopes.includes(s)) : ask.scopes;
+      const forcedConsent = ask.prompt.includes('consent');
       const code = state.oauth.issueCode({
         email,
-        clientId,
-        redirectUri,
+        clientId: ask.clientId,
+        redirectUri: ask.redirectUri,
         scopes: granted,
-        offline: accessType === 'offline',
-        forcedConsent: prompt.includes('consent'),
+        offline: ask.offline,
+        forcedConsent,
+        ...(ask.pkce ? { pkce: ask.pkce } : {}),
       });
-      target.searchParams.set('code', code);
-      target.searchParams.set('scope', granted.join(' '));
-      target.searchParams.set('authuser', '0');
-      if (prompt.includes('consent')) target.searchParams.set('prompt', 'consent');
-      return reply.redirect(target.toString(), 302);
+      return redirect({ code, scope: granted.join(' '), authuser: '0', ...(forcedConsent ? { prompt: 'consent' } : {}) });
     });
   };
 }

@@ -77,7 +77,7 @@ export function tokenRoutes(state: EmulatorState, contexts: RequestContexts): Fa
         case 'authorization_code': {
           if (!form.code) return oauthError(reply, 400, 'invalid_request', 'Missing required parameter: code');
           if (!form.redirect_uri) return oauthError(reply, 400, 'invalid_request', 'Missing required parameter: redirect_uri');
-          const result = state.oauth.redeemCode(form.code, client.id, form.redirect_uri);
+          const result = state.oauth.redeemCode(form.code, client.id, form.redirect_uri, form.code_verifier);
           if (!result.ok) return oauthError(reply, 400, result.error, 'Bad Request');
           return tokenResponse(state, result.grant, result.access, true);
         }
