@@ -19,6 +19,12 @@ export interface DeliveryRef {
   rank?: number;
 }
 
+/**
+ * Google's answers are handled inside the processors; these attempts are for everything else (Postgres away for a
+ * moment, a bug): retried with backoff, and after the last the reconciler schedules the delivery again.
+ */
+const UNEXPECTED_ERROR_RETRIES = { attempts: 5, backoff: { type: 'exponential', delay: 1000 } } as const;
+
 // BullMQ's highest usable priority number; lower runs first.
 const MAX_PRIORITY = 2_097_152;
 
@@ -66,6 +72,7 @@ export class ForwardQueues {
             priority: Math.min(MAX_PRIORITY, Math.max(1, d.rank ?? 1)),
             removeOnComplete: true,
             removeOnFail: true,
+            ...UNEXPECTED_ERROR_RETRIES,
           },
         })),
       );
@@ -78,7 +85,13 @@ export class ForwardQueues {
 
   async enqueueCreate(accountId: string, delayMs = 0): Promise<void> {
     try {
-      await this.creates.add('create', { accountId }, { jobId: createJobId(accountId), delay: delayMs, removeOnComplete: true, removeOnFail: true });
+      await this.creates.add('create', { accountId }, {
+        jobId: createJobId(accountId),
+        delay: delayMs,
+        removeOnComplete: true,
+        removeOnFail: true,
+        ...UNEXPECTED_ERROR_RETRIES,
+      });
     } catch (err) {
       this.log.warn({ err, accountId }, 'enqueue of media item creation failed; the reconciler will retry');
     }

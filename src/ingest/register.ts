@@ -79,6 +79,25 @@ export async function registerUpload(services: Services, device: AuthedDevice, t
 }
 
 /**
+ * Make received bytes durable as a blob without registering an asset (or a delivery) for them: for content a client
+ * has sent but not yet named as a finished file (a WebDAV upload under a temporary name). The same lock, rename and
+ * blob row as registerUpload; a later registerByHash turns the held bytes into an asset. Bytes no asset ever claims
+ * are removed by retention like any other content no delivery needs.
+ */
+export async function storeBlob(services: Services, device: AuthedDevice, temp: TempBlob): Promise<void> {
+  const { db, blobs } = services;
+  await db.$transaction(async (tx) => {
+    await lockContent(tx, temp.sha256);
+    await blobs.commit(temp);
+    await tx.$executeRaw`
+      INSERT INTO blobs (sha256, size, mime_type) VALUES (${temp.sha256}, ${temp.size}, ${temp.media.mimeType})
+      ON CONFLICT (sha256) DO UPDATE SET stored = true, purged_at = NULL`;
+    await tx.$executeRaw`
+      UPDATE devices SET bytes_received = bytes_received + ${temp.size}, last_seen_at = now() WHERE id = ${device.id}::uuid`;
+  }, TX_OPTIONS);
+}
+
+/**
  * Register content the household already holds, or that this account already has in Google Photos,
  * without its bytes. Returns null when neither is true: the device must upload.
  */
@@ -104,7 +123,7 @@ export async function registerByHash(
 export async function missingHashes(db: Db, accountId: string, hashes: string[]): Promise<string[]> {
   const unique = [...new Set(hashes)];
   const known = await db.$queryRaw<{ sha256: string }[]>`
-    SELECT b.sha256 FROM blobs b WHERE b.sha256 = ANY(${unique}::text[]) AND (b.stored OR EXISTS (
+    SELECT b.sha256 FROM blobs b WHERE b.sha256 = ANY(${unique}::char(64)[]) AND (b.stored OR EXISTS (
       SELECT 1 FROM deliveries d WHERE d.blob_sha256 = b.sha256 AND d.account_id = ${accountId}::uuid AND d.state = 'backed_up'))`;
   const have = new Set(known.map((r) => r.sha256.trim()));
   return unique.filter((h) => !have.has(h));

@@ -1,0 +1,55 @@
+import { execFileSync } from 'node:child_process';
+import { statfs } from 'node:fs/promises';
+import os from 'node:os';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { PG_ROOT, REDIS_URL } from '../../test/helpers/harness.ts';
+import { REPO } from './proc.ts';
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  ramBytes: number;
+  node: string;
+  os: string;
+  diskFreeBytes: number;
+  diskPath: string;
+  loadAverage: number[];
+  postgres: string;
+  redis: string;
+  git: string;
+}
+
+function git(args: string[]): string {
+  try {
+    return execFileSync('git', args, { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '?';
+  }
+}
+
+export async function describeMachine(diskPath: string): Promise<Machine> {
+  const cpus = os.cpus();
+  const fsStats = await statfs(diskPath);
+  const db = new pg.Client({ connectionString: `${PG_ROOT}/postgres` });
+  await db.connect();
+  const postgres = ((await db.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]?.v ?? '?').split(' ')[0]!;
+  await db.end();
+  const redis = new Redis(REDIS_URL);
+  const info = await redis.info('server');
+  redis.disconnect();
+  const dirty = git(['status', '--porcelain', '--untracked-files=no']) ? ' (uncommitted changes)' : '';
+  return {
+    cpu: cpus[0]?.model.trim() ?? '?',
+    cores: cpus.length,
+    ramBytes: os.totalmem(),
+    node: process.version,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    diskFreeBytes: fsStats.bavail * fsStats.bsize,
+    diskPath,
+    loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
+    postgres,
+    redis: /redis_version:(\S+)/.exec(info)?.[1] ?? '?',
+    git: `${git(['rev-parse', '--short', 'HEAD'])}${dirty}`,
+  };
+}

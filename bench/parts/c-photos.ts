@@ -1,0 +1,184 @@
+import { mkdir, rm } from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import { startBaseline } from '../lib/baseline.ts';
+import { removeFiles, writePhotoSet, type MediaFile } from '../lib/media-files.ts';
+import { percentile, pool, uploadMultipart } from '../lib/multipart.ts';
+import { RssSampler } from '../lib/proc.ts';
+import { Cleanup, Client, isolatedRelayEnv, startRelayChild, summarizeLogLine } from '../lib/relay.ts';
+import { mb, mbps, ms, ratio, secs, type BenchContext, type PartResult } from '../lib/report.ts';
+
+const CONCURRENCY = 8;
+const MIN = 100 * 1024;
+const MAX = 3 * 1024 * 1024;
+const SEED = 20261125;
+
+interface Run {
+  seconds: number;
+  uploads: number;
+  bytes: number;
+  failures: number;
+  latencies: number[];
+  peakRss: number;
+}
+
+async function uploadAll(
+  files: MediaFile[],
+  warmFile: MediaFile,
+  url: string,
+  token: string | undefined,
+  pid: number,
+  check: (file: MediaFile, status: number, body: any) => boolean,
+): Promise<Run> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const latencies: number[] = [];
+  let failures = 0;
+  let firstFailure = '';
+  const sampler = new RssSampler(pid).start({ resetPeak: true });
+  const started = performance.now();
+  // One small untimed upload first: lazy initialisation (modules, pools) is not what (c) measures.
+  const warm = await uploadMultipart(url, warmFile, { agent, ...(token ? { token } : {}), fields: { deviceAssetId: 'warm-up' } });
+  if (warm.status !== 201) throw new Error(`warm-up upload: ${warm.status} ${JSON.stringify(warm.body).slice(0, 300)}`);
+  await pool(files, CONCURRENCY, async (file, i) => {
+    const result = await uploadMultipart(url, file, { agent, ...(token ? { token } : {}), fields: { deviceAssetId: `c-${i}` } });
+    latencies[i] = result.seconds;
+    if (!check(file, result.status, result.body)) {
+      failures++;
+      firstFailure ||= `${result.status} ${JSON.stringify(result.body).slice(0, 300)}`;
+    }
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const rss = sampler.stop();
+  agent.destroy();
+  if (failures) throw new Error(`${failures} of ${files.length} uploads failed, first: ${firstFailure}`);
+  return {
+    seconds,
+    uploads: files.length,
+    bytes: files.reduce((s, f) => s + f.size, 0),
+    failures,
+    latencies,
+    peakRss: Math.max(rss.max, rss.hwm),
+  };
+}
+
+/** (c) Many photos over 8 concurrent connections: the relay vs the baseline doing hash + fsync + one INSERT. */
+export async function photos(ctx: BenchContext): Promise<PartResult> {
+  const count = ctx.quick ? 200 : 2000;
+  const cleanup = new Cleanup();
+  try {
+    const dir = path.join(ctx.dataDir, 'photos-c');
+    await mkdir(dir, { recursive: true });
+    cleanup.add('remove photos', () => rm(dir, { recursive: true, force: true }));
+    ctx.log(`generating ${count} JPEGs of ${mb(MIN)}–${mb(MAX)} (seed ${SEED})`);
+    const files = await writePhotoSet(dir, count, MIN, MAX, SEED);
+    const [warm] = await writePhotoSet(dir, 1, MIN, MIN, SEED + 1, 'WARM_');
+    const total = files.reduce((s, f) => s + f.size, 0);
+    ctx.log(`${count} photos, ${mb(total)} in all`);
+
+    // The baseline's own scratch database (isolate() gives one; its INSERT goes into a table of its own).
+    const scratch = await isolatedRelayEnv('http://127.0.0.1:9', cleanup);
+    const baseline = await startBaseline(path.join(ctx.dataDir, 'baseline-c'), cleanup, scratch.databaseUrl);
+    ctx.log(`baseline (hash + fsync + INSERT), ${CONCURRENCY} connections…`);
+    const base = await uploadAll(files, warm!, baseline.url, undefined, baseline.child.pid, (_f, status) => status === 201);
+    ctx.log(`baseline: ${secs(base.seconds)}, ${(count / base.seconds).toFixed(1)} uploads/s, ${mbps(total, base.seconds)}`);
+    await baseline.clear();
+
+    const iso = await isolatedRelayEnv('http://127.0.0.1:9', cleanup);
+    const relay = await startRelayChild(iso, 'api', cleanup);
+    const admin = new Client(relay.url);
+    const accountId = await admin.createAccount('Bench C');
+    const device = await admin.pairDevice(accountId);
+    ctx.log(`relay, ${CONCURRENCY} connections…`);
+    const mine = await uploadAll(
+      files,
+      warm!,
+      `${relay.url}/api/v1/assets`,
+      device.token,
+      relay.child.pid,
+      (file, status, body) => status === 201 && body.sha256 === file.sha256,
+    );
+    ctx.log(
+      `relay:    ${secs(mine.seconds)}, ${(count / mine.seconds).toFixed(1)} uploads/s, ${mbps(total, mine.seconds)}, peak RSS ${mb(mine.peakRss)}`,
+    );
+    await removeFiles(files);
+
+    // Does an upload get slower as the account's backlog grows? Compare the first and the last tenth.
+    const tenth = Math.max(1, Math.floor(count / 10));
+    const trend = (r: Run) => ({
+      firstTenthP50: percentile(r.latencies.slice(0, tenth), 50),
+      lastTenthP50: percentile(r.latencies.slice(-tenth), 50),
+    });
+    const relayTrend = trend(mine);
+    const baseTrend = trend(base);
+    ctx.log(
+      `p50 latency, first → last tenth: relay ${ms(relayTrend.firstTenthP50)} → ${ms(relayTrend.lastTenthP50)}, baseline ${ms(baseTrend.firstTenthP50)} → ${ms(baseTrend.lastTenthP50)}`,
+    );
+    const notes: string[] = [];
+    const growth = relayTrend.lastTenthP50 / relayTrend.firstTenthP50;
+    const baseGrowth = baseTrend.lastTenthP50 / baseTrend.firstTenthP50;
+    if (growth > 1.5 && growth > 1.5 * baseGrowth)
+      notes.push(
+        `relay uploads slow down as the backlog grows: p50 ${ms(relayTrend.firstTenthP50)} for the first tenth, ${ms(relayTrend.lastTenthP50)} for the last (baseline ${ms(baseTrend.firstTenthP50)} → ${ms(baseTrend.lastTenthP50)})`,
+      );
+    const warnings = relay.child.warnings();
+    if (warnings.length) notes.push(`relay logged ${warnings.length} warning/error line(s), e.g. ${summarizeLogLine(warnings[0]!)}`);
+    const summary = (r: Run) => ({
+      seconds: r.seconds,
+      uploadsPerSecond: r.uploads / r.seconds,
+      MBps: r.bytes / 1e6 / r.seconds,
+      latencyP50Seconds: percentile(r.latencies, 50),
+      latencyP95Seconds: percentile(r.latencies, 95),
+      latencyMaxSeconds: Math.max(...r.latencies),
+      peakRssBytes: r.peakRss,
+    });
+    return {
+      id: 'c',
+      title: `${count} photos over ${CONCURRENCY} connections`,
+      seconds: 0,
+      notes,
+      rows: [
+        {
+          part: 'c',
+          measure: `${count} photos (${mb(total, 0)}), ${CONCURRENCY} connections: uploads/s`,
+          relay: (count / mine.seconds).toFixed(1),
+          baseline: (count / base.seconds).toFixed(1),
+          ratio: ratio(base.seconds / mine.seconds),
+          target: '',
+          verdict: '',
+        },
+        {
+          part: 'c',
+          measure: `same: throughput`,
+          relay: mbps(total, mine.seconds),
+          baseline: mbps(total, base.seconds),
+          ratio: ratio(base.seconds / mine.seconds),
+          target: '',
+          verdict: '',
+        },
+        {
+          part: 'c',
+          measure: `same: latency p50 / p95`,
+          relay: `${ms(percentile(mine.latencies, 50))} / ${ms(percentile(mine.latencies, 95))}`,
+          baseline: `${ms(percentile(base.latencies, 50))} / ${ms(percentile(base.latencies, 95))}`,
+          ratio: ratio(percentile(mine.latencies, 50) / percentile(base.latencies, 50)),
+          target: '',
+          verdict: '',
+        },
+      ],
+      data: {
+        photos: count,
+        bytes: total,
+        minBytes: MIN,
+        maxBytes: MAX,
+        seed: SEED,
+        concurrency: CONCURRENCY,
+        relay: { ...summary(mine), ...relayTrend },
+        baseline: { ...summary(base), ...baseTrend },
+        uploadsPerSecondRatio: base.seconds / mine.seconds,
+        relayWarnings: warnings.length,
+      },
+    };
+  } finally {
+    await cleanup.run();
+  }
+}
