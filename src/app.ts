@@ -7,7 +7,7 @@ import type { Services } from './services.ts';
 import healthRoutes from './ops/health-routes.ts';
 import deviceRoutes from './devices/device-routes.ts';
 import assetRoutes from './assets/asset-routes.ts';
-import uploadRoute from './ingest/upload-route.ts';
+import uploadRoute, { InflightUploads } from './ingest/upload-route.ts';
 import accountRoutes from './admin/account-routes.ts';
 import openapi from './http/openapi.ts';
 import googleRoutes from './admin/google-routes.ts';
@@ -17,10 +17,11 @@ import adminAssetRoutes from './admin/asset-routes.ts';
 import queueBoard from './admin/queue-board.ts';
 import helmet from '@fastify/helmet';
 import metricsRoutes from './ops/metrics-routes.ts';
+import webdav from './webdav/plugin.ts';
 
 export interface AppHandle {
   app: FastifyInstance;
-  /** Flip before close(): new requests get 503 not_ready while in-flight ones finish. */
+  /** Flip before close(): new requests get 503 not_ready while in-flight ones finish (uploads: within half the grace period). */
   beginShutdown(): void;
 }
 
@@ -62,6 +63,12 @@ export async function buildApp(services: Services): Promise<AppHandle> {
       throw new ApiError('not_ready', 'The relay is shutting down');
     }
   });
+  // Requests in flight when the shutdown began close their connection once answered: close() only drops the
+  // connections idle at that moment, and a kept-alive one would hold the server open until the grace period ran out.
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+  const uploads = new InflightUploads();
 
   await app.register(errorHandler);
   await app.register(openapi, { publicUrl: services.config.publicUrl });
@@ -78,11 +85,12 @@ export async function buildApp(services: Services): Promise<AppHandle> {
   await app.register(metricsRoutes, { services });
   await app.register(queueBoard, { services });
   await app.register(callbackRoute, { services });
+  await app.register(webdav, { services });
   await app.register(
     async (api) => {
       await api.register(deviceRoutes, { services });
       await api.register(assetRoutes, { services });
-      await api.register(uploadRoute, { services });
+      await api.register(uploadRoute, { services, uploads });
       await api.register(
         async (admin) => {
           admin.addHook('onRequest', requireAdmin(services));
@@ -101,6 +109,9 @@ export async function buildApp(services: Services): Promise<AppHandle> {
     app,
     beginShutdown() {
       closing = true;
+      // Uploads in flight get half the grace period to finish; then they are stopped (503, temp file deleted), so the
+      // process exits within its grace period and leaves no half-written file behind.
+      setTimeout(() => uploads.stopAll(), services.config.shutdownGraceMs / 2).unref();
     },
   };
 }

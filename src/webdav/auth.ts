@@ -1,0 +1,57 @@
+import type { FastifyRequest } from 'fastify';
+import { DEVICE_TOKEN_PREFIX, hashToken, sameSecret } from '../devices/tokens.ts';
+import { ApiError } from '../http/errors.ts';
+import type { Services } from '../services.ts';
+
+const SEEN_RESOLUTION_MS = 60_000;
+
+/**
+ * The device token a request carries: HTTP Basic with the token as the password (the user name is informational:
+ * apps insist on one), or a bearer token as on the native API. Null when the request carries no credentials.
+ */
+export function credentialOf(request: FastifyRequest): string | null {
+  const header = request.headers.authorization;
+  if (!header) return null;
+  const basic = header.match(/^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i);
+  if (basic) {
+    const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    return colon < 0 ? '' : decoded.slice(colon + 1);
+  }
+  const bearer = header.match(/^Bearer\s+(\S+)\s*$/i);
+  return bearer ? bearer[1]! : '';
+}
+
+/**
+ * onRequest hook: runs before any body is read, so an unauthenticated upload never reaches the disk. A request with
+ * no credentials is answered with the challenge and does not count as a failure (WebDAV clients commonly ask first
+ * and authenticate on the 401); wrong credentials count against the client like a wrong bearer token.
+ * OPTIONS without credentials is answered (it reveals nothing), as some clients probe with it before logging in.
+ */
+export function requireDavDevice(services: Services) {
+  return async function davAuth(request: FastifyRequest): Promise<void> {
+    const token = credentialOf(request);
+    if (token === null) {
+      if (request.method === 'OPTIONS') return;
+      throw new ApiError('unauthorized', 'Credentials required: the password is a device token');
+    }
+    await services.limits.auth.guard(request.ip, ['unauthorized'], () => authenticate(services, request, token));
+  };
+}
+
+async function authenticate(services: Services, request: FastifyRequest, token: string): Promise<void> {
+  if (services.config.adminToken && token.length > 0 && sameSecret(token, services.config.adminToken)) {
+    throw new ApiError('forbidden', 'The admin token does not work on device routes');
+  }
+  if (!token.startsWith(DEVICE_TOKEN_PREFIX)) throw new ApiError('unauthorized', 'Invalid device token');
+  const device = await services.db.device.findUnique({
+    where: { tokenHash: hashToken(token) },
+    select: { id: true, accountId: true, revokedAt: true, lastSeenAt: true },
+  });
+  if (!device || device.revokedAt) throw new ApiError('unauthorized', 'Invalid or revoked device token');
+  request.device = { id: device.id, accountId: device.accountId };
+  const now = services.clock();
+  if (!device.lastSeenAt || now.getTime() - device.lastSeenAt.getTime() > SEEN_RESOLUTION_MS) {
+    await services.db.device.update({ where: { id: device.id }, data: { lastSeenAt: now } });
+  }
+}

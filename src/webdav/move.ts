@@ -1,0 +1,84 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { device } from '../http/auth.ts';
+import type { Services } from '../services.ts';
+import { ignoreBody } from './body.ts';
+import { badRequest, conflict, forbidden, notFound, preconditionFailed } from './errors.ts';
+import { registerHeld } from './ledger.ts';
+import { isFinalPath, isWithin, pathOfDestination, pathOfUrl, rebase, ROOT } from './paths.ts';
+import { parseMtime } from './props.ts';
+import {
+  checkAncestors,
+  copyTree,
+  ensureParents,
+  filesWithin,
+  findEntry,
+  moveTree,
+  removeTree,
+  setAssets,
+  setMtime,
+  withView,
+} from './view-store.ts';
+
+/**
+ * MOVE and COPY. Apps upload under a temporary name and rename when the upload is complete: the rename is where a
+ * file becomes an asset. Every file that lands under a final name without being an asset yet (the renamed file, or
+ * the files of a renamed folder) is registered from the bytes the relay already holds, before the view changes:
+ * if the view update then fails, the client retries and the registration finds its asset again. Moving an asset's
+ * file elsewhere, or to a temporary name, changes only the view: the ledger never forgets an asset.
+ */
+export function moveHandler(services: Services, method: 'MOVE' | 'COPY') {
+  return async function moveOrCopy(request: FastifyRequest, reply: FastifyReply) {
+    ignoreBody(request);
+    const dev = device(request);
+    const from = pathOfUrl(request.url);
+    const to = pathOfDestination(request.headers.destination);
+    const overwrite = overwriteOf(request.headers.overwrite);
+    const shallow = method === 'COPY' && request.headers.depth === '0';
+    if (from === ROOT) throw forbidden(`The root cannot be ${method === 'MOVE' ? 'moved' : 'copied'}`);
+    if (to === ROOT) throw forbidden('The root cannot be replaced');
+    if (isWithin(to, from)) throw forbidden('The destination lies within the source');
+    if (isWithin(from, to)) throw conflict('The destination is a folder above the source');
+
+    const source = await findEntry(services.db, dev.id, from);
+    if (!source) throw notFound(`${from} does not exist`);
+    const target = await findEntry(services.db, dev.id, to);
+    if (target && !overwrite) throw preconditionFailed(`${to} exists and Overwrite is F`);
+    await checkAncestors(services.db, dev.id, to);
+    const mtime = parseMtime(first(request.headers['x-oc-mtime']));
+
+    // Register what becomes a finished file, from the bytes already held (idempotent, so safe before the view moves).
+    const files = source.kind === 'file' ? [source] : shallow ? [] : await filesWithin(services.db, dev.id, from);
+    const assets = new Map<string, string>();
+    for (const file of files) {
+      const dest = rebase(file.path, from, to);
+      if (file.assetId || !isFinalPath(dest) || !file.blobSha256) continue;
+      const fileMtime = source.kind === 'file' && mtime ? mtime : file.mtime;
+      assets.set(dest, await registerHeld(services, dev, file.blobSha256, dest, fileMtime));
+    }
+
+    const replaced = await withView(services.db, dev.id, async (tx) => {
+      if (!(await findEntry(tx, dev.id, from))) throw notFound(`${from} does not exist`);
+      const existed = (await removeTree(tx, dev.id, to)) > 0;
+      if (existed && !overwrite) throw preconditionFailed(`${to} exists and Overwrite is F`);
+      await ensureParents(tx, dev.id, to);
+      if (method === 'MOVE') await moveTree(tx, dev.id, from, to);
+      else await copyTree(tx, dev.id, from, to, shallow);
+      await setAssets(tx, dev.id, assets);
+      if (mtime && source.kind === 'file') await setMtime(tx, dev.id, to, mtime);
+      return existed;
+    });
+    if (mtime && source.kind === 'file') reply.header('x-oc-mtime', 'accepted');
+    return reply.code(replaced ? 204 : 201).send();
+  };
+}
+
+function overwriteOf(header: string | string[] | undefined): boolean {
+  const value = first(header)?.trim().toUpperCase();
+  if (value === undefined || value === 'T') return true;
+  if (value === 'F') return false;
+  throw badRequest('Overwrite must be T or F');
+}
+
+function first(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

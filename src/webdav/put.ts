@@ -1,0 +1,73 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { device } from '../http/auth.ts';
+import { ApiError } from '../http/errors.ts';
+import type { TempBlob } from '../ingest/blob-store.ts';
+import { registerUpload, storeBlob } from '../ingest/register.ts';
+import type { Services } from '../services.ts';
+import { answerEarly, asIncomplete, declaredChecksum, tap } from './body.ts';
+import { badRequest, notAllowed } from './errors.ts';
+import { metaOf } from './ledger.ts';
+import { isFinalPath, pathOfUrl, ROOT } from './paths.ts';
+import { parseMtime } from './props.ts';
+import { checkAncestors, findEntry, putFile, withView } from './view-store.ts';
+
+/**
+ * PUT: the body streams into exactly the native API's ingest pipeline (BlobStore.receive: hash, content sniffing,
+ * size limit, fsync), then, under the content lock, becomes a blob. A file under its final name becomes an asset in
+ * the same step (registerUpload: dedupe, delivery, forwarding job); one under a temporary name is only stored, and
+ * becomes an asset when it is renamed (MOVE). The view entry is written last: a crash before it leaves the client
+ * without the file in its listing, so it sends it again and the registration dedupes. Any failure (cut connection,
+ * too large, not media, checksum mismatch) leaves no file, no row and no entry.
+ */
+export function putHandler(services: Services) {
+  const { config } = services;
+  return async function put(request: FastifyRequest, reply: FastifyReply) {
+    const dev = device(request);
+    let temp: TempBlob | undefined;
+    try {
+      const path = pathOfUrl(request.url);
+      if (path === ROOT) throw notAllowed('The root is a folder');
+      // A range of a file is not the file: taking it as whole would store a fragment (RFC 9110 §14.5).
+      if (request.headers['content-range'] !== undefined) throw badRequest('Partial PUT (Content-Range) is not supported');
+      if (Number(request.headers['content-length']) > config.maxUploadBytes) {
+        throw new ApiError('payload_too_large', `File exceeds the limit of ${config.maxUploadBytes} bytes`);
+      }
+      // Refuse before storing anything when the name cannot take a file.
+      const existing = await findEntry(services.db, dev.id, path);
+      if (existing?.kind === 'collection') throw notAllowed(`${path} is a folder`);
+      await checkAncestors(services.db, dev.id, path);
+
+      const mtime = parseMtime(header(request, 'x-oc-mtime'));
+      const checksum = declaredChecksum(request.headers['oc-checksum']);
+      const body = tap(request.raw, checksum?.hash);
+      temp = await services.blobs.receive(body, config.maxUploadBytes);
+      if (checksum && body.digest() !== checksum.expected) {
+        throw new ApiError('hash_mismatch', 'The content does not match the declared OC-Checksum');
+      }
+
+      let assetId: string | null = null;
+      if (isFinalPath(path)) {
+        assetId = (await registerUpload(services, dev, temp, metaOf(path, mtime))).assetId;
+      } else {
+        await storeBlob(services, dev, temp);
+      }
+      const stored = temp;
+      temp = undefined;
+      const created = await withView(services.db, dev.id, (tx) =>
+        putFile(tx, dev.id, path, { blobSha256: stored.sha256, size: stored.size, mtime, assetId }),
+      );
+      reply.header('etag', `"${stored.sha256}"`);
+      if (mtime) reply.header('x-oc-mtime', 'accepted');
+      return reply.code(created ? 201 : 204).send();
+    } catch (err) {
+      if (temp) await services.blobs.discard(temp.tempPath);
+      answerEarly(request, reply);
+      throw asIncomplete(err);
+    }
+  };
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
