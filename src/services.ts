@@ -32,6 +32,9 @@ export function redisConnection(config: Config, options: { worker: boolean }): R
 
 export async function createServices(config: Config, log: Logger): Promise<Services> {
   const db = createDb(config.databaseUrl);
+  // Prisma starts its engine on the first query, which can take seconds on a busy host: do it now, so the first
+  // /readyz after start-up does not time out (a spurious 503) and an unreachable database stops the start.
+  await db.$queryRaw`SELECT 1`;
   const redis = redisConnection(config, { worker: false });
   await redis.connect();
   const blobs = new BlobStore(config.spoolDir);

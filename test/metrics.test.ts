@@ -56,6 +56,8 @@ it('exposes the ingest, forwarding, Google, quota, queue and backlog series, and
   assert.equal(after.get('photo_relay_google_requests_total{endpoint="upload",status="200"}'), 1);
   assert.equal(after.get('photo_relay_google_requests_total{endpoint="batchCreate",status="200"}'), 1);
   assert.equal(after.get('photo_relay_google_quota_used'), 2);
+  assert.equal(after.get('photo_relay_forward_outcomes_total{outcome="uploaded"}'), 1);
+  assert.equal(after.get('photo_relay_forward_outcomes_total{outcome="backed_up"}'), 1);
   assert.equal(after.get('photo_relay_deliveries{state="backed_up"}'), 1);
   assert.equal(after.get(`photo_relay_backlog_items{account="${accountId}"}`), 0);
   assert.equal(after.get('photo_relay_accounts_needing_reauth'), 0);

@@ -1,6 +1,10 @@
-/** Exponential backoff from 1 s with full jitter (Google's advice: no synchronised retries), capped. */
+/**
+ * Exponential backoff from 1 s (Google: "5xx → exponential backoff starting at 1 s"), doubling per attempt, with
+ * jitter over the upper half of each step (no synchronised retries), capped. Attempt 1 waits 1–2 s, attempt 2
+ * 2–4 s… (The first version jittered attempt 1 down to 0.5 s, under Google's minimum.)
+ */
 export function backoffMs(attempt: number, random = Math.random, baseMs = 1000, capMs = 30 * 60_000): number {
-  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(1, attempt));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 

@@ -49,7 +49,9 @@ export class ForwardingContext {
     readonly options: ForwardingOptions,
   ) {
     this.tokens = new AccountTokens(services);
-    this.quota = new QuotaLedger(services.db, services.config.google.dailyRequestLimit, services.clock);
+    // Read services.clock on every call, not once here: it is replaceable (tests move time), and a ledger holding
+    // the old function kept counting the wrong quota day after the clock moved past the Pacific midnight.
+    this.quota = new QuotaLedger(services.db, services.config.google.dailyRequestLimit, () => services.clock());
   }
 
   now(): Date {

@@ -6,6 +6,7 @@ import { accountGate, throttleAccount } from './account-gate.ts';
 import { backoffMs, jittered } from './backoff.ts';
 import { sleepJob, type ForwardingContext } from './context.ts';
 import type { CreateJob, DeliveryRef } from './queue.ts';
+import { UPLOAD_TOKEN_LIFETIME_MS } from './upload-step.ts';
 
 const MAX_BATCH = 50;
 const BUSY_RETRY_MS = 2000;
@@ -16,11 +17,13 @@ interface ReadyRow {
   attempts: number;
   file_name: string | null;
   blob_sha256: string;
+  upload_token_expires_at: Date;
 }
 
 type Round =
   | { kind: 'idle'; nextAttemptAt: Date | null }
   | { kind: 'busy' }
+  | { kind: 'gather'; waitMs: number }
   | { kind: 'progress'; reupload: DeliveryRef[] }
   | { kind: 'stop'; error: GoogleError; reupload: DeliveryRef[] };
 
@@ -43,6 +46,7 @@ export async function runCreate(ctx: ForwardingContext, job: Job<CreateJob>, tok
     if ('reupload' in round && round.reupload.length) await ctx.services.queues.enqueueUploads(round.reupload);
     if (round.kind === 'progress') continue;
     if (round.kind === 'busy') return sleepJob(job, token, BUSY_RETRY_MS);
+    if (round.kind === 'gather') return sleepJob(job, token, round.waitMs);
     if (round.kind === 'idle') {
       // Items waiting out a backoff: come back for them when the first is due.
       if (round.nextAttemptAt) return sleepJob(job, token, round.nextAttemptAt.getTime() - ctx.now().getTime());
@@ -62,7 +66,7 @@ async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<
         SELECT pg_try_advisory_xact_lock(hashtextextended(${'create:' + accountId}, 0)) AS locked`) as [{ locked: boolean }];
       if (!locked) return { kind: 'busy' } as const;
       const rows = await tx.$queryRaw<ReadyRow[]>`
-        SELECT d.id, d.upload_token, d.attempts, d.blob_sha256,
+        SELECT d.id, d.upload_token, d.attempts, d.blob_sha256, d.upload_token_expires_at,
           (SELECT a.file_name FROM assets a WHERE a.account_id = d.account_id AND a.blob_sha256 = d.blob_sha256 ORDER BY a.created_at LIMIT 1) AS file_name
         FROM deliveries d
         WHERE d.account_id = ${accountId}::uuid AND d.state = 'uploading' AND d.upload_token IS NOT NULL
@@ -75,6 +79,10 @@ async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<
           SELECT min(next_attempt_at) AS at FROM deliveries
           WHERE account_id = ${accountId}::uuid AND state = 'uploading' AND upload_token IS NOT NULL AND next_attempt_at > ${now}`;
         return { kind: 'idle', nextAttemptAt: next?.at ?? null } as const;
+      }
+      if (rows.length < MAX_BATCH && solo.size === 0) {
+        const waitMs = await gatherWait(ctx, tx, accountId, rows, now);
+        if (waitMs > 0) return { kind: 'gather', waitMs } as const;
       }
       const batch = solo.has(rows[0]!.id) ? rows.slice(0, 1) : rows.filter((r) => !solo.has(r.id));
       const items: NewItem[] = batch.map((r) => ({ uploadToken: r.upload_token, fileName: r.file_name ?? r.blob_sha256 }));
@@ -91,6 +99,9 @@ async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<
       for (const [i, outcome] of outcomes.entries()) {
         const row = batch[i]!;
         solo.delete(row.id);
+        ctx.services.metrics.forwardOutcomes.inc({
+          outcome: outcome.kind === 'created' ? 'backed_up' : outcome.error.outcome === 'permanent' ? 'failed' : outcome.error.outcome,
+        });
         if (outcome.kind === 'created') {
           await tx.$executeRaw`
             UPDATE deliveries SET state = 'backed_up', media_item_id = ${outcome.mediaItemId}, backed_up_at = ${at}, last_error = NULL,
@@ -120,6 +131,23 @@ async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<
 }
 
 type Tx = Parameters<Parameters<ForwardingContext['services']['db']['$transaction']>[0]>[0];
+
+/**
+ * How long a partial batch should still wait for this account's uploads under way (0: send it now). Without
+ * this, every upload that finishes a moment after the last would get its own batchCreate: 80 photos became
+ * 40 calls, each counted against the daily quota and the per-user write limits. Bounded by createGatherMs from
+ * the oldest held token, so an upload that is slow or stuck delays the others only that long.
+ */
+async function gatherWait(ctx: ForwardingContext, tx: Tx, accountId: string, rows: ReadyRow[], now: Date): Promise<number> {
+  const [{ outstanding }] = (await tx.$queryRaw<{ outstanding: number }[]>`
+    SELECT count(*)::int AS outstanding FROM deliveries
+    WHERE account_id = ${accountId}::uuid AND state IN ('pending', 'uploading') AND upload_token IS NULL
+      AND (next_attempt_at IS NULL OR next_attempt_at <= ${now})`) as [{ outstanding: number }];
+  if (outstanding === 0) return 0;
+  const oldestTokenAt = Math.min(...rows.map((r) => r.upload_token_expires_at.getTime() - UPLOAD_TOKEN_LIFETIME_MS));
+  const left = oldestTokenAt + ctx.options.createGatherMs - now.getTime();
+  return left > 0 ? Math.min(Math.max(ctx.options.createDelayMs, 10), left) : 0;
+}
 
 async function clearToken(tx: Tx, deliveryId: string, reason: string, at: Date): Promise<void> {
   await tx.$executeRaw`
@@ -168,6 +196,8 @@ async function handleStop(ctx: ForwardingContext, job: Job, token: string | unde
     await throttleAccount(ctx.services, accountId, wait);
     return sleepJob(job, token, wait);
   }
+  // Google's own "All requests per day" (an HTTP 429, not our ledger's refusal): stop everyone until the reset.
+  if (err.outcome === 'quota_exhausted' && err.details.status === 429) await ctx.quota.exhaust(accountId);
   return sleepJob(job, token, err.details.retryAfterMs ?? ctx.options.quotaRecheckMs);
 }
 

@@ -1,6 +1,14 @@
 import type { Db } from '../db/client.ts';
 import { quotaDay, quotaResetsAt } from './quota-day.ts';
 
+/**
+ * Prisma's interactive-transaction defaults (2 s to get a connection, 5 s to finish) are too tight for a ledger
+ * every Google request passes through: on a loaded machine (or with the event loop stalled a few seconds) they
+ * expired, and the job failed outright, its delivery idle until the next reconcile. The work inside is a few
+ * milliseconds; the lock queue and the pool are what can be slow.
+ */
+const LEDGER_TX = { maxWait: 30_000, timeout: 30_000 };
+
 export type Reservation = { granted: true } | { granted: false; reason: 'exhausted' | 'fair_share'; resetsAt: Date };
 
 export interface QuotaStatus {
@@ -49,7 +57,27 @@ export class QuotaLedger {
         INSERT INTO google_quota_usage (day, account_id, used) VALUES (${day}::date, ${accountId}::uuid, ${requests})
         ON CONFLICT (day, account_id) DO UPDATE SET used = google_quota_usage.used + ${requests}`;
       return { granted: true } as const;
-    });
+    }, LEDGER_TX);
+  }
+
+  /**
+   * Google answered 429 "All requests per day": its count for the project is at the limit, whatever ours says
+   * (other clients of the project, or requests it counted that we never saw answered). Believe it: record today
+   * as spent, so every worker stops asking until the reset instead of knocking every few minutes all night.
+   * The remainder is booked to the account that was refused.
+   */
+  async exhaust(accountId: string): Promise<void> {
+    const day = quotaDay(this.clock());
+    await this.db.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${'quota:' + day}, 0))`;
+      const [row] = await tx.$queryRaw<{ total: number }[]>`
+        SELECT coalesce(sum(used), 0)::int AS total FROM google_quota_usage WHERE day = ${day}::date`;
+      const missing = this.dailyLimit - (row?.total ?? 0);
+      if (missing <= 0) return;
+      await tx.$executeRaw`
+        INSERT INTO google_quota_usage (day, account_id, used) VALUES (${day}::date, ${accountId}::uuid, ${missing})
+        ON CONFLICT (day, account_id) DO UPDATE SET used = google_quota_usage.used + ${missing}`;
+    }, LEDGER_TX);
   }
 
   async status(): Promise<QuotaStatus> {

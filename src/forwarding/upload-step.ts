@@ -9,7 +9,7 @@ import { blobSource, verifyBlob } from './blob-source.ts';
 import { sleepJob, type ForwardingContext } from './context.ts';
 import type { UploadJob } from './queue.ts';
 
-const UPLOAD_TOKEN_LIFETIME_MS = 24 * 3600_000;
+export const UPLOAD_TOKEN_LIFETIME_MS = 24 * 3600_000;
 
 /**
  * Step one of a delivery: get the bytes to Google and keep the upload token in the delivery row, so a crash
@@ -62,9 +62,11 @@ export async function runUpload(ctx: ForwardingContext, job: Job<UploadJob>, tok
         lastError: null,
       },
     });
+    ctx.services.metrics.forwardOutcomes.inc({ outcome: 'uploaded' });
     await queues.enqueueCreate(accountId, ctx.options.createDelayMs);
   } catch (err) {
     if (!(err instanceof GoogleError)) throw err;
+    ctx.services.metrics.forwardOutcomes.inc({ outcome: err.outcome });
     log.info({ deliveryId: delivery.id, outcome: err.outcome, reason: err.message }, 'upload to Google did not succeed');
     await handleGoogleError(ctx, job, token, delivery.id, accountId, delivery.attempts + 1, err);
   }
@@ -127,9 +129,17 @@ async function handleGoogleError(
       await db.delivery.update({ where: { id: deliveryId }, data: { lastError: err.message, attempts: { decrement: 1 } } });
       return sleepJob(job, token, wait);
     }
-    case 'quota_exhausted':
-      await db.delivery.update({ where: { id: deliveryId }, data: { lastError: err.message, attempts: { decrement: 1 } } });
-      return sleepJob(job, token, err.details.retryAfterMs ?? ctx.options.quotaRecheckMs);
+    case 'quota_exhausted': {
+      // From Google itself (an HTTP 429), not from our ledger: make the ledger agree, so nothing more is sent today.
+      if (err.details.status === 429) await ctx.quota.exhaust(accountId);
+      const wait = err.details.retryAfterMs ?? ctx.options.quotaRecheckMs;
+      // next_attempt_at tells the batching step this upload is not about to finish (no point gathering for it).
+      await db.delivery.update({
+        where: { id: deliveryId },
+        data: { lastError: err.message, attempts: { decrement: 1 }, nextAttemptAt: new Date(ctx.now().getTime() + wait) },
+      });
+      return sleepJob(job, token, wait);
+    }
     default: {
       const wait = backoffMs(attempt);
       await db.delivery.update({

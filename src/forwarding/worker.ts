@@ -6,6 +6,7 @@ import { runUpload } from './upload-step.ts';
 import { hasReadyTokens, runCreate } from './create-step.ts';
 import { reconcile } from './reconciler.ts';
 import { applyRetention } from './retention.ts';
+import { preloadOAuth } from '../google/oauth.ts';
 
 export interface ForwardWorker {
   context: ForwardingContext;
@@ -16,6 +17,8 @@ export interface ForwardWorker {
 /** The forwarding side of the relay: upload and create workers, the reconciler and retention, on their timers. */
 export async function startForwardWorker(services: Services, overrides: Partial<ForwardingOptions> = {}): Promise<ForwardWorker> {
   const options = { ...DEFAULT_FORWARDING, ...overrides };
+  // Before any job runs: loading it later stalls the event loop under running jobs (see preloadOAuth).
+  await preloadOAuth();
   const context = new ForwardingContext(services, options);
   const { config, log } = services;
   const connection = redisConnection(config, { worker: true });

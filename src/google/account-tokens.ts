@@ -53,6 +53,22 @@ export class AccountTokens {
     return loaded;
   }
 
+  /**
+   * The cached client, unless the account's link changed since it was built: re-linked (maybe to another Google
+   * user), unlinked, or its refresh token rotated, perhaps by another process. Only failures used to be checked,
+   * and Google still honours the old grant after a re-link without unlink, so photos kept going to the previous
+   * user's library, marked backed up, until the worker restarted. One indexed read per request stops that.
+   */
+  private async current(accountId: string): Promise<Loaded> {
+    const [loaded, row] = await Promise.all([
+      this.load(accountId),
+      this.services.db.account.findUnique({ where: { id: accountId }, select: { googleStatus: true, googleRefreshToken: true } }),
+    ]);
+    if (row?.googleStatus === 'linked' && row.googleRefreshToken && loaded.sealed.equals(Buffer.from(row.googleRefreshToken))) return loaded;
+    this.forget(accountId);
+    return this.load(accountId);
+  }
+
   private async build(accountId: string): Promise<Loaded> {
     const account = await this.services.db.account.findUniqueOrThrow({ where: { id: accountId } });
     if (account.googleStatus !== 'linked' || !account.googleRefreshToken) {
@@ -72,7 +88,7 @@ export class AccountTokens {
   }
 
   private async accessToken(accountId: string, retried = false): Promise<string> {
-    const { client, sealed } = await this.load(accountId);
+    const { client, sealed } = await this.current(accountId);
     try {
       const { token } = await client.getAccessToken();
       if (!token) throw new GoogleError('transient', 'token endpoint gave no access token');

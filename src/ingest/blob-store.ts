@@ -19,6 +19,8 @@ export interface TempBlob extends MeterResult {
 export class BlobStore {
   readonly tmpDir: string;
   readonly blobsDir: string;
+  /** Temp files of uploads in progress here: received or being received, not yet committed or discarded. */
+  private readonly live = new Set<string>();
 
   constructor(readonly root: string) {
     this.tmpDir = path.join(root, 'tmp');
@@ -38,12 +40,13 @@ export class BlobStore {
    * Stream `source` into a fresh temp file through the meter (hash, size, media sniffing, size limit).
    * On any failure the temp file is gone before the error surfaces.
    */
-  async receive(source: Readable, maxBytes: number): Promise<TempBlob> {
+  async receive(source: Readable, maxBytes: number, signal?: AbortSignal): Promise<TempBlob> {
     const tempPath = path.join(this.tmpDir, `${randomUUID()}${TEMP_SUFFIX}`);
+    this.live.add(tempPath);
     const meter = new IngestMeter(maxBytes);
     try {
-      // `flush: true` fsyncs the file before the stream reports it closed.
-      await pipeline(source, meter, createWriteStream(tempPath, { flags: 'wx', mode: 0o600, flush: true }));
+      // `flush: true` fsyncs the file before the stream reports it closed. Aborting `signal` stops the upload.
+      await pipeline(source, meter, createWriteStream(tempPath, { flags: 'wx', mode: 0o600, flush: true }), { signal });
       return { tempPath, ...meter.result() };
     } catch (err) {
       await this.discard(tempPath);
@@ -55,6 +58,7 @@ export class BlobStore {
     await unlink(tempPath).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });
+    this.live.delete(tempPath);
   }
 
   /** Make a received temp file the blob named by its hash: rename, then fsync the directory so the name survives a crash. */
@@ -62,6 +66,7 @@ export class BlobStore {
     const finalPath = this.pathOf(temp.sha256);
     await this.ensureDir(path.dirname(finalPath));
     await rename(temp.tempPath, finalPath);
+    this.live.delete(temp.tempPath);
     await fsyncDir(path.dirname(finalPath));
   }
 
@@ -82,11 +87,16 @@ export class BlobStore {
     });
   }
 
-  /** Remove temp files no upload has touched for `olderThanMs` (0: all of them, for a start-up with no upload running). */
+  /**
+   * Remove temp files no upload has touched for `olderThanMs` (0: all of them, for a start-up with no upload running).
+   * This process's own uploads in progress are never swept, whatever the threshold: with a small STALE_TEMP_MINUTES the
+   * periodic sweep used to delete a live upload's file, whose commit then failed with ENOENT.
+   */
   async sweepTemp(olderThanMs: number, now = Date.now()): Promise<number> {
     let removed = 0;
     for (const name of await readdir(this.tmpDir).catch(() => [] as string[])) {
       const file = path.join(this.tmpDir, name);
+      if (this.live.has(file)) continue;
       const info = await stat(file).catch(() => null);
       if (!info || now - info.mtimeMs < olderThanMs) continue;
       await unlink(file).then(

@@ -36,17 +36,57 @@ const LINGER_MS = 10_000;
  * forever. So when the body is not all in, stop parsing it, read and drop the rest for up to LINGER_MS (after which
  * the connection is cut), and keep the connection reusable if it all arrives in time.
  */
-function answerEarly(request: FastifyRequest, reply: FastifyReply): void {
+function answerEarly(request: FastifyRequest, reply: FastifyReply, uploads: InflightUploads): void {
+  if (process.env.NO_LINGER) { reply.header('connection', 'close'); return; }
   const raw = request.raw;
-  if (raw.complete || raw.destroyed) {
+  // Shutting down: no lingering, the process is about to exit.
+  if (raw.complete || raw.destroyed || uploads.stopping) {
     reply.header('connection', 'close');
     return;
   }
   raw.unpipe();
   raw.resume();
-  const cut = setTimeout(() => raw.socket?.destroy(), LINGER_MS).unref();
-  raw.once('end', () => clearTimeout(cut));
-  raw.socket?.once('close', () => clearTimeout(cut));
+  const linger = uploads.start();
+  const cut = () => raw.socket?.destroy();
+  const timer = setTimeout(cut, LINGER_MS).unref();
+  linger.signal.addEventListener('abort', cut);
+  const done = () => {
+    clearTimeout(timer);
+    uploads.end(linger);
+  };
+  raw.once('end', done);
+  raw.socket?.once('close', done);
+}
+
+/**
+ * The uploads this process is receiving (and early answers still draining), so a shutdown can stop them within its
+ * grace period: an upload still running when the grace period ran out used to be killed with the process, leaving
+ * its temp file in the spool, and a draining connection held the server open past it.
+ */
+export class InflightUploads {
+  private readonly running = new Set<AbortController>();
+  stopping = false;
+
+  start(): AbortController {
+    const upload = new AbortController();
+    this.running.add(upload);
+    if (this.stopping) upload.abort(shuttingDown());
+    return upload;
+  }
+
+  end(upload: AbortController): void {
+    this.running.delete(upload);
+  }
+
+  /** Stop them all: each answers 503 not_ready (or is cut) and deletes its temp file. */
+  stopAll(): void {
+    this.stopping = true;
+    for (const upload of this.running) upload.abort(shuttingDown());
+  }
+}
+
+function shuttingDown(): ApiError {
+  return new ApiError('not_ready', 'The relay is shutting down: send the upload again');
 }
 
 /** Errors a broken or vanished client causes mid-body; the upload is incomplete, not our failure. */
@@ -85,12 +125,12 @@ function asParserError(err: unknown): unknown {
  * connection timeout. While we wait for the next part no file of ours is being written, so nothing legitimate holds
  * the parser back: a request paused or ended for PARSER_STALL_MS without a next part is a malformed body.
  */
-async function* partsOf(request: FastifyRequest): AsyncGenerator<Multipart> {
+async function* partsOf(request: FastifyRequest, signal: AbortSignal): AsyncGenerator<Multipart> {
   const iterator = request.parts()[Symbol.asyncIterator]();
   for (;;) {
     let next: IteratorResult<Multipart>;
     try {
-      next = await nextOrStall(iterator, request.raw);
+      next = await nextOrStall(iterator, request.raw, signal);
     } catch (err) {
       throw asParserError(err);
     }
@@ -99,14 +139,18 @@ async function* partsOf(request: FastifyRequest): AsyncGenerator<Multipart> {
   }
 }
 
-function nextOrStall<T>(iterator: AsyncIterator<T>, raw: IncomingMessage): Promise<IteratorResult<T>> {
+function nextOrStall<T>(iterator: AsyncIterator<T>, raw: IncomingMessage, signal: AbortSignal): Promise<IteratorResult<T>> {
   return new Promise((resolve, reject) => {
+    const aborted = () => (settle(), reject(signal.reason));
+    if (signal.aborted) return reject(signal.reason);
+    signal.addEventListener('abort', aborted);
     let timer: NodeJS.Timeout | undefined;
+    const stalled = () => (settle(), reject(new ApiError('validation_failed', 'Malformed multipart body: the parser stopped before the end')));
     const check = () => {
-      const stalled = raw.readableEnded || raw.isPaused();
-      if (stalled && !timer) {
-        timer = setTimeout(() => reject(new ApiError('validation_failed', 'Malformed multipart body: the parser stopped before the end')), PARSER_STALL_MS);
-      } else if (!stalled && timer) {
+      const idle = raw.readableEnded || raw.isPaused();
+      if (idle && !timer) {
+        timer = setTimeout(stalled, PARSER_STALL_MS);
+      } else if (!idle && timer) {
         clearTimeout(timer);
         timer = undefined;
       }
@@ -117,6 +161,7 @@ function nextOrStall<T>(iterator: AsyncIterator<T>, raw: IncomingMessage): Promi
     const settle = () => {
       clearTimeout(timer);
       for (const e of events) raw.off(e, check);
+      signal.removeEventListener('abort', aborted);
     };
     iterator.next().then(
       (value) => (settle(), resolve(value)),
@@ -125,7 +170,10 @@ function nextOrStall<T>(iterator: AsyncIterator<T>, raw: IncomingMessage): Promi
   });
 }
 
-export default async function uploadRoute(app: FastifyInstance, { services }: { services: Services }) {
+export default async function uploadRoute(
+  app: FastifyInstance,
+  { services, uploads = new InflightUploads() }: { services: Services; uploads?: InflightUploads },
+) {
   const { config } = services;
   await app.register(multipart, {
     limits: {
@@ -158,7 +206,7 @@ export default async function uploadRoute(app: FastifyInstance, { services }: { 
       const dev = device(request);
       const declared = Number(request.headers['content-length']);
       if (declared > config.maxUploadBytes + ENVELOPE_ALLOWANCE) {
-        answerEarly(request, reply);
+        answerEarly(request, reply, uploads);
         throw new ApiError('payload_too_large', `File exceeds the limit of ${config.maxUploadBytes} bytes`);
       }
       const fields: Record<string, string> = {};
@@ -166,8 +214,9 @@ export default async function uploadRoute(app: FastifyInstance, { services }: { 
       let meta: AssetMeta | undefined;
       let declaredSha: string | undefined;
       let truncated = false;
+      const upload = uploads.start();
       try {
-        for await (const part of partsOf(request)) {
+        for await (const part of partsOf(request, upload.signal)) {
           if (part.type === 'field') {
             if (meta) throw new ApiError('validation_failed', 'Text fields must come before the file part');
             if (part.valueTruncated || part.fieldnameTruncated)
@@ -180,7 +229,7 @@ export default async function uploadRoute(app: FastifyInstance, { services }: { 
           if (part.fieldname !== 'file') throw new ApiError('validation_failed', 'The file part must be named "file"');
           meta = checkAssetMeta(fields, part.filename);
           declaredSha = checkSha256(fields.sha256);
-          temp = await services.blobs.receive(part.file, config.maxUploadBytes);
+          temp = await services.blobs.receive(part.file, config.maxUploadBytes, upload.signal);
           truncated = part.file.truncated;
         }
         if (!temp || !meta) throw new ApiError('validation_failed', 'A file part named "file" is required');
@@ -194,8 +243,10 @@ export default async function uploadRoute(app: FastifyInstance, { services }: { 
         return reply.code(registered.duplicate ? 200 : 201).send(toCreated(asset!, registered.duplicate));
       } catch (err) {
         if (temp) await services.blobs.discard(temp.tempPath);
-        answerEarly(request, reply);
-        throw asIncomplete(err);
+        answerEarly(request, reply, uploads);
+        throw upload.signal.aborted ? upload.signal.reason : asIncomplete(err);
+      } finally {
+        uploads.end(upload);
       }
     },
   );

@@ -5,16 +5,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { residue, type Residue, type TestRelay } from './harness.ts';
 import type { RawResponse } from './raw-http.ts';
 
-/**
- * Ingest tests need no Google: a configured (fake) client keeps the relay out of demo mode, which would link every
- * new account through the bundled emulator and, in a child process, start one on a fixed port.
- */
-export const NO_DEMO_ENV: Record<string, string> = {
-  GOOGLE_CLIENT_ID: 'ingest-test-client',
-  GOOGLE_CLIENT_SECRET: 'ingest-test-secret',
-  ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
-};
-
 /** The contract's error answer: exactly `{statusCode, code, error, message}`, JSON, no stack trace. */
 export function assertError(res: RawResponse | { status: number; body: any; text?: string } | null | undefined, status: number, code?: string): void {
   assert.ok(res, `expected a ${status} answer, got none (connection closed)`);
@@ -42,10 +32,10 @@ export async function poll<T>(read: () => Promise<T>, ok: (value: T) => boolean,
   return value;
 }
 
-/** Wait until an upload has a temp file on disk: proves the bytes reached the spool before the test breaks the request. */
-export async function waitForTempFile(relay: TestRelay, timeoutMs = 5000): Promise<void> {
+/** Wait until an upload has a temp file in `tmpDir`: proves the bytes reached the spool before the test breaks the request. */
+export async function waitForTempFile(tmpDir: string, timeoutMs = 10_000): Promise<void> {
   const files = await poll(
-    () => readdir(relay.services.blobs.tmpDir),
+    () => readdir(tmpDir),
     (f) => f.length > 0,
     timeoutMs,
     5,
@@ -54,7 +44,7 @@ export async function waitForTempFile(relay: TestRelay, timeoutMs = 5000): Promi
 }
 
 /** Nothing new left behind compared with `before`: no temp file at all, no new blob file, no new row. */
-export async function assertNoResidue(relay: TestRelay, before: Residue, timeoutMs = 5000): Promise<void> {
+export async function assertNoResidue(relay: TestRelay, before: Residue, timeoutMs = 10_000): Promise<void> {
   const same = (r: Residue) =>
     r.tempFiles.length === 0 &&
     r.blobFiles.length === before.blobFiles.length &&

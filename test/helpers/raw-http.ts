@@ -88,7 +88,13 @@ export class RawConnection {
 
   /** Wait for the response, or give up after `ms` (undefined). */
   async responseWithin(ms: number): Promise<RawResponse | null | undefined> {
-    return Promise.race([this.response, sleep(ms).then(() => undefined)]);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)));
+    try {
+      return await Promise.race([this.response, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../src/config/config.ts';
+
+const KEY = Buffer.alloc(32, 0xab);
+const TOKEN = 'a-long-enough-admin-token-0123456789';
+/** The least a relay needs outside demo mode. */
+const REAL = {
+  GOOGLE_CLIENT_ID: 'client.apps.googleusercontent.com',
+  GOOGLE_CLIENT_SECRET: 'secret',
+  ADMIN_TOKEN: TOKEN,
+  ENCRYPTION_KEY: KEY.toString('base64'),
+};
+
+function problemsOf(env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    assert.ok(err.message.startsWith('Invalid configuration:'));
+    for (const p of err.problems) assert.ok(err.message.includes(p), 'every problem is in the message');
+    return err.problems;
+  }
+  return [];
+}
+
+describe('loadConfig defaults', () => {
+  it('an empty environment is a demo-mode relay with the documented defaults', () => {
+    const c = loadConfig({});
+    assert.equal(c.demoMode, true);
+    assert.equal(c.databaseUrl, 'postgresql://postgres@127.0.0.1:5432/photo_relay');
+    assert.equal(c.redisUrl, 'redis://127.0.0.1:6379');
+    assert.equal(c.redisPrefix, 'photo-relay');
+    assert.equal(c.host, '0.0.0.0');
+    assert.equal(c.port, 8080);
+    assert.equal(c.publicUrl, 'http://localhost:8080');
+    assert.equal(c.spoolDir, path.resolve('data/spool'));
+    assert.equal(c.adminToken, undefined);
+    assert.equal(c.encryptionKey, undefined);
+    assert.equal(c.maxUploadBytes, 20 * 1024 ** 3);
+    assert.equal(c.logLevel, 'info');
+    assert.equal(c.staleTempMs, 15 * 60_000);
+    assert.equal(c.sweepIntervalMs, 10 * 60_000);
+    assert.equal(c.shutdownGraceMs, 30_000);
+    assert.equal(c.trustProxy, false);
+    assert.equal(c.pairingMaxFailures, 10);
+    assert.equal(c.authMaxFailures, 50);
+    assert.equal(c.google.dailyRequestLimit, 10_000);
+    assert.equal(c.google.appStatus, 'production');
+    assert.equal(c.retentionHours, 24);
+    assert.equal(c.keepOriginals, false);
+    // Demo mode forwards to the bundled emulator on 127.0.0.1, never to Google.
+    for (const url of [c.google.photosApiUrl, c.google.authUrl, c.google.tokenUrl, c.google.revokeUrl]) {
+      assert.match(url, /^http:\/\/127\.0\.0\.1:8090(\/|$)/);
+    }
+  });
+
+  it("outside demo mode the Google endpoints default to Google's", () => {
+    const c = loadConfig(REAL);
+    assert.equal(c.demoMode, false);
+    assert.equal(c.google.photosApiUrl, 'https://photoslibrary.googleapis.com');
+    assert.equal(c.google.authUrl, 'https://accounts.google.com/o/oauth2/v2/auth');
+    assert.equal(c.google.tokenUrl, 'https://oauth2.googleapis.com/token');
+    assert.equal(c.google.revokeUrl, 'https://oauth2.googleapis.com/revoke');
+    assert.deepEqual(c.encryptionKey, KEY);
+    assert.equal(c.adminToken, TOKEN);
+  });
+
+  it('parses what it is given: trimmed, empty means unset, trailing slashes dropped', () => {
+    const c = loadConfig({
+      ...REAL,
+      PORT: ' 9000 ',
+      MAX_UPLOAD_BYTES: '1048576',
+      STALE_TEMP_MINUTES: '0',
+      SHUTDOWN_GRACE_SECONDS: '5',
+      TRUST_PROXY: 'yes',
+      KEEP_ORIGINALS: '1',
+      LOG_LEVEL: 'silent',
+      SPOOL_DIR: '/var/spool/relay',
+      REDIS_PREFIX: 'relay-2.test_x',
+      GOOGLE_PHOTOS_API_URL: 'http://127.0.0.1:9999/',
+      HOST: '',
+      ENCRYPTION_KEY: KEY.toString('base64').replace(/=+$/, ''), // padding is optional
+    });
+    assert.equal(c.port, 9000);
+    assert.equal(c.publicUrl, 'http://localhost:9000', 'the default public URL follows the port');
+    assert.equal(c.maxUploadBytes, 1_048_576);
+    assert.equal(c.staleTempMs, 0);
+    assert.equal(c.shutdownGraceMs, 5000);
+    assert.equal(c.trustProxy, true);
+    assert.equal(c.keepOriginals, true);
+    assert.equal(c.logLevel, 'silent');
+    assert.equal(c.spoolDir, '/var/spool/relay');
+    assert.equal(c.redisPrefix, 'relay-2.test_x');
+    assert.equal(c.google.photosApiUrl, 'http://127.0.0.1:9999');
+    assert.equal(c.host, '0.0.0.0');
+    assert.deepEqual(c.encryptionKey, KEY);
+    assert.equal(loadConfig({ ...REAL, PUBLIC_URL: 'https://photos.example.org//' }).publicUrl, 'https://photos.example.org');
+    assert.equal(loadConfig({ ...REAL, TRUST_PROXY: 'No' }).trustProxy, false);
+  });
+});
+
+describe('loadConfig validation', () => {
+  it('reports every bad value together, in one ConfigError', () => {
+    const bad = {
+      PORT: 'eighty',
+      DATABASE_URL: 'mysql://localhost/relay',
+      REDIS_URL: 'not a url',
+      REDIS_PREFIX: 'has:colon',
+      PUBLIC_URL: 'ftp://example.org',
+      ENCRYPTION_KEY: 'dG9vIHNob3J0', // "too short"
+      MAX_UPLOAD_BYTES: '0',
+      LOG_LEVEL: 'loud',
+      STALE_TEMP_MINUTES: '1.5',
+      SWEEP_INTERVAL_MINUTES: '0',
+      SHUTDOWN_GRACE_SECONDS: '-1',
+      TRUST_PROXY: 'maybe',
+      PAIRING_MAX_FAILURES: '1e3',
+      AUTH_MAX_FAILURES: '0x10',
+      GOOGLE_PHOTOS_API_URL: 'photoslibrary.googleapis.com',
+      GOOGLE_DAILY_REQUEST_LIMIT: '0',
+      GOOGLE_APP_STATUS: 'beta',
+      RETENTION_HOURS: 'a day',
+      KEEP_ORIGINALS: 'sometimes',
+      ADMIN_TOKEN: 'short',
+    };
+    const problems = problemsOf(bad);
+    for (const name of Object.keys(bad)) {
+      assert.equal(problems.filter((p) => p.startsWith(`${name} `)).length, 1, `${name} reported once in:\n${problems.join('\n')}`);
+    }
+    assert.equal(problems.length, Object.keys(bad).length, problems.join('\n'));
+    // The value is echoed where that helps, never a secret's.
+    assert.ok(problems.some((p) => p.includes('"eighty"')));
+    assert.ok(!problems.some((p) => p.includes('dG9vIHNob3J0')), 'the encryption key must not be echoed');
+    assert.ok(!problems.some((p) => p.includes('"short"')), 'the admin token must not be echoed');
+  });
+
+  it('range limits hold at their edges', () => {
+    assert.deepEqual(problemsOf({ PORT: '65535', SHUTDOWN_GRACE_SECONDS: '3600', MAX_UPLOAD_BYTES: '1' }), []);
+    assert.equal(problemsOf({ PORT: '65536' }).length, 1);
+    assert.equal(problemsOf({ SHUTDOWN_GRACE_SECONDS: '3601' }).length, 1);
+    assert.equal(problemsOf({ MAX_UPLOAD_BYTES: String(Number.MAX_SAFE_INTEGER + 2) }).length, 1);
+  });
+
+  it('outside demo mode ADMIN_TOKEN, ENCRYPTION_KEY and GOOGLE_CLIENT_SECRET are required', () => {
+    const problems = problemsOf({ GOOGLE_CLIENT_ID: REAL.GOOGLE_CLIENT_ID });
+    assert.equal(problems.length, 3, problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('GOOGLE_CLIENT_SECRET ')));
+    assert.ok(problems.some((p) => p.startsWith('ADMIN_TOKEN ')));
+    assert.ok(problems.some((p) => p.startsWith('ENCRYPTION_KEY ')));
+    for (const missing of ['GOOGLE_CLIENT_SECRET', 'ADMIN_TOKEN', 'ENCRYPTION_KEY'] as const) {
+      const only = problemsOf({ ...REAL, [missing]: '' });
+      assert.equal(only.length, 1, only.join('\n'));
+      assert.ok(only[0]!.startsWith(`${missing} `));
+    }
+    // Blank counts as missing; a malformed key is reported as malformed (today also as missing).
+    assert.equal(problemsOf({ ...REAL, ADMIN_TOKEN: '   ' }).length, 1);
+    const badKey = problemsOf({ ...REAL, ENCRYPTION_KEY: Buffer.alloc(31).toString('base64') });
+    assert.ok(badKey.every((p) => p.startsWith('ENCRYPTION_KEY ')), badKey.join('\n'));
+    assert.ok(badKey.some((p) => p.includes('32 bytes')), badKey.join('\n'));
+  });
+
+  it('in demo mode none of them is required', () => {
+    const c = loadConfig({ GOOGLE_CLIENT_SECRET: '', ADMIN_TOKEN: '', ENCRYPTION_KEY: '' });
+    assert.equal(c.demoMode, true);
+  });
+
+  it('the encryption key must be exactly 32 bytes of standard base64', () => {
+    assert.equal(problemsOf({ ENCRYPTION_KEY: Buffer.alloc(33).toString('base64') }).length, 1);
+    assert.equal(problemsOf({ ENCRYPTION_KEY: 'not base64 at all, but long enough to be 32 bytes!!' }).length, 1);
+    assert.equal(problemsOf({ ENCRYPTION_KEY: Buffer.alloc(32, 0xfb).toString('base64url') }).length, 1);
+    assert.deepEqual(loadConfig({ ENCRYPTION_KEY: ` ${KEY.toString('base64')}\n` }).encryptionKey, KEY);
+  });
+});

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { after, before, it } from 'node:test';
+import { REDIS_URL } from './helpers/harness.ts';
+import { startRig, waitFor, type Rig } from './helpers/rig.ts';
+import { jpeg, sha256 } from './helpers/media.ts';
+import { assertDeliveredExactlyOnce, library, member, send, stats } from './helpers/forwarding.ts';
+
+let rig: Rig;
+before(async () => {
+  // Some latency so the wipe lands while uploads and a batch are under way.
+  rig = await startRig({ emulator: { latencyMs: 30 } });
+});
+after(() => rig.close());
+
+/**
+ * FLUSHALL for this test only: every key under the test's prefix (queues, jobs, locks, rate-limit counters).
+ * A real FLUSHALL would wipe the other test files sharing this Redis.
+ */
+async function wipeRedis(prefix: string): Promise<number> {
+  const redis = new Redis(REDIS_URL);
+  let deleted = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    if (keys.length) deleted += await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  redis.disconnect();
+  return deleted;
+}
+
+it('Redis loses everything in the middle of forwarding: the reconciler rebuilds the jobs from Postgres and finishes, each item once', async () => {
+  const m = await member(rig, 'Wiped');
+  await rig.admin.call('PATCH', `/api/v1/admin/accounts/${m.accountId}`, { forwarding: 'paused' });
+  const photos = Array.from({ length: 150 }, (_, i) => jpeg(3000 + i));
+  const phones = [m.phone, await rig.admin.pairDevice(m.accountId, 'p2'), await rig.admin.pairDevice(m.accountId, 'p3')];
+  await Promise.all(phones.map(async (phone, k) => {
+    for (let i = k; i < photos.length; i += phones.length) await send(phone, photos[i]!);
+  }));
+  await rig.admin.call('PATCH', `/api/v1/admin/accounts/${m.accountId}`, { forwarding: 'active' });
+
+  // Once the first batch is in the library and more uploads are under way: everything in Redis is gone.
+  await waitFor('forwarding under way', async () => (await library(rig, m.email)).length >= 50, 60_000, 20);
+  const deleted = await wipeRedis(rig.relay.iso.redisPrefix);
+  const inLibraryAtWipe = (await library(rig, m.email)).length;
+  assert.ok(deleted > 0, 'there were keys to lose');
+  assert.ok(inLibraryAtWipe < photos.length, 'the wipe happened mid-way');
+  const queued = await rig.relay.services.queues.depths().catch(() => null);
+  assert.ok(!queued || Object.values(queued.upload ?? {}).reduce((a, b) => a + b, 0) < photos.length - inLibraryAtWipe, 'the queue really lost jobs');
+
+  // And once more a little later, in case the first wipe caught the queue between jobs.
+  await waitFor('more progress', async () => (await library(rig, m.email)).length > inLibraryAtWipe, 60_000, 20);
+  await wipeRedis(rig.relay.iso.redisPrefix);
+
+  await waitFor('every photo in the library', async () => (await library(rig, m.email)).length === photos.length, 90_000, 200);
+  await waitFor('every asset backed up', async () => (await rig.admin.call('GET', `/api/v1/admin/accounts/${m.accountId}`)).body.counts.backedUp === photos.length, 30_000);
+  await assertDeliveredExactlyOnce(rig, m, photos.map(sha256));
+  assert.equal((await stats(rig)).batchCreate.overlaps, 0);
+});
