@@ -4,9 +4,6 @@ import { fillDemoSecrets } from './config/demo-secrets.ts';
 import { migrate } from './db/migrate.ts';
 import { createLogger } from './ops/logger.ts';
 import { closeServices, createServices } from './services.ts';
-import { buildApp } from './app.ts';
-import { startSweeper } from './ingest/sweeper.ts';
-import { startForwardWorker } from './forwarding/worker.ts';
 import { startDemoEmulator } from './ops/demo.ts';
 import { demoLinkAll } from './google/demo-link.ts';
 
@@ -57,6 +54,9 @@ async function main() {
 
   let beginShutdown = () => {};
   if (role !== 'worker') {
+    // Each role loads only its own side: a worker never pays for the HTTP app's modules, nor the API for the workers'.
+    const { buildApp } = await import('./app.ts');
+    const { startSweeper } = await import('./ingest/sweeper.ts');
     const handle = await buildApp(services);
     beginShutdown = handle.beginShutdown;
     stops.push(() => handle.app.close());
@@ -64,6 +64,7 @@ async function main() {
     await handle.app.listen({ host: config.host, port: config.port });
   }
   if (role !== 'api') {
+    const { startForwardWorker } = await import('./forwarding/worker.ts');
     const worker = await startForwardWorker(services);
     stops.push(() => worker.close());
   }
