@@ -31,8 +31,12 @@ export function requireDevice(services: Services) {
 }
 
 async function authenticateDevice(services: Services, request: FastifyRequest): Promise<void> {
-  const token = bearer(request);
-  if (services.config.adminToken && sameSecret(token, services.config.adminToken)) {
+  await authenticateDeviceToken(services, request, bearer(request));
+}
+
+/** Attach the device a token names to the request (however the token arrived: bearer here, Basic on WebDAV). */
+export async function authenticateDeviceToken(services: Services, request: FastifyRequest, token: string): Promise<void> {
+  if (services.config.adminToken && token.length > 0 && sameSecret(token, services.config.adminToken)) {
     throw new ApiError('forbidden', 'The admin token does not work on device routes');
   }
   if (!token.startsWith(DEVICE_TOKEN_PREFIX)) throw new ApiError('unauthorized', 'Invalid device token');

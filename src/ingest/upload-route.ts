@@ -37,7 +37,6 @@ const LINGER_MS = 10_000;
  * the connection is cut), and keep the connection reusable if it all arrives in time.
  */
 function answerEarly(request: FastifyRequest, reply: FastifyReply, uploads: InflightUploads): void {
-  if (process.env.NO_LINGER) { reply.header('connection', 'close'); return; }
   const raw = request.raw;
   // Shutting down: no lingering, the process is about to exit.
   if (raw.complete || raw.destroyed || uploads.stopping) {

@@ -1,9 +1,7 @@
 import type { FastifyRequest } from 'fastify';
-import { DEVICE_TOKEN_PREFIX, hashToken, sameSecret } from '../devices/tokens.ts';
+import { authenticateDeviceToken } from '../http/auth.ts';
 import { ApiError } from '../http/errors.ts';
 import type { Services } from '../services.ts';
-
-const SEEN_RESOLUTION_MS = 60_000;
 
 /**
  * The device token a request carries: HTTP Basic with the token as the password (the user name is informational:
@@ -35,23 +33,6 @@ export function requireDavDevice(services: Services) {
       if (request.method === 'OPTIONS') return;
       throw new ApiError('unauthorized', 'Credentials required: the password is a device token');
     }
-    await services.limits.auth.guard(request.ip, ['unauthorized'], () => authenticate(services, request, token));
+    await services.limits.auth.guard(request.ip, ['unauthorized'], () => authenticateDeviceToken(services, request, token));
   };
-}
-
-async function authenticate(services: Services, request: FastifyRequest, token: string): Promise<void> {
-  if (services.config.adminToken && token.length > 0 && sameSecret(token, services.config.adminToken)) {
-    throw new ApiError('forbidden', 'The admin token does not work on device routes');
-  }
-  if (!token.startsWith(DEVICE_TOKEN_PREFIX)) throw new ApiError('unauthorized', 'Invalid device token');
-  const device = await services.db.device.findUnique({
-    where: { tokenHash: hashToken(token) },
-    select: { id: true, accountId: true, revokedAt: true, lastSeenAt: true },
-  });
-  if (!device || device.revokedAt) throw new ApiError('unauthorized', 'Invalid or revoked device token');
-  request.device = { id: device.id, accountId: device.accountId };
-  const now = services.clock();
-  if (!device.lastSeenAt || now.getTime() - device.lastSeenAt.getTime() > SEEN_RESOLUTION_MS) {
-    await services.db.device.update({ where: { id: device.id }, data: { lastSeenAt: now } });
-  }
 }
