@@ -173,3 +173,23 @@ describe('loadConfig validation', () => {
     assert.deepEqual(loadConfig({ ENCRYPTION_KEY: ` ${KEY.toString('base64')}\n` }).encryptionKey, KEY);
   });
 });
+
+import { it as itAlso } from 'node:test';
+import assertAlso from 'node:assert/strict';
+import { ConfigError as ConfigErrorAlso, loadConfig as loadConfigAlso } from '../src/config/config.ts';
+
+itAlso('refuses a client secret without a client id, and reports a malformed ENCRYPTION_KEY once', () => {
+  let problems: string[] = [];
+  try {
+    loadConfigAlso({ GOOGLE_CLIENT_SECRET: 's' });
+  } catch (err) {
+    problems = (err as InstanceType<typeof ConfigErrorAlso>).problems;
+  }
+  assertAlso.ok(problems.some((p) => p.startsWith('GOOGLE_CLIENT_SECRET is set but GOOGLE_CLIENT_ID is not')));
+  try {
+    loadConfigAlso({ GOOGLE_CLIENT_ID: 'id', GOOGLE_CLIENT_SECRET: 's', ADMIN_TOKEN: 'x'.repeat(40), ENCRYPTION_KEY: 'short' });
+    assertAlso.fail('expected a ConfigError');
+  } catch (err) {
+    assertAlso.equal((err as InstanceType<typeof ConfigErrorAlso>).problems.filter((p) => p.includes('ENCRYPTION_KEY')).length, 1);
+  }
+});

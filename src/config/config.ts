@@ -107,10 +107,14 @@ export function loadConfig(env: Env = process.env): Config {
     };
   }
 
+  if (demoMode && config.google.clientSecret) {
+    problems.push('GOOGLE_CLIENT_SECRET is set but GOOGLE_CLIENT_ID is not: set both to back up to Google, or neither for demo mode');
+  }
   if (!demoMode) {
     if (!config.google.clientSecret) problems.push('GOOGLE_CLIENT_SECRET is required when GOOGLE_CLIENT_ID is set');
     if (!config.adminToken) problems.push('ADMIN_TOKEN is required outside demo mode (at least 32 characters)');
-    if (!config.encryptionKey)
+    // A malformed key was reported already; only a missing one is reported here.
+    if (!config.encryptionKey && read.optional('ENCRYPTION_KEY') === undefined)
       problems.push('ENCRYPTION_KEY is required outside demo mode (32 random bytes, base64: `openssl rand -base64 32`)');
   }
   if (config.adminToken !== undefined && config.adminToken.length < 32) {
