@@ -13,6 +13,7 @@ import { poll } from './helpers/checks.ts';
 import { listFiles, residue, startRelay, type TestRelay } from './helpers/harness.ts';
 import { jpeg, notMedia, sha256 } from './helpers/media.ts';
 import { multipart, RawConnection, requestHead } from './helpers/raw-http.ts';
+import { prng } from './helpers/prng.ts';
 
 describe('simultaneous uploads of the same content', () => {
   let relay: TestRelay;
@@ -114,17 +115,6 @@ describe('simultaneous uploads of the same content', () => {
   });
 });
 
-/** mulberry32: a small seeded generator, so a failing case can be replayed with SEED=<n>. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('BlobStore.receive byte arithmetic (property)', () => {
   let root: string;

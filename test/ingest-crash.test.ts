@@ -10,6 +10,7 @@ import { Client } from './helpers/client.ts';
 import { isolate, listFiles, type Isolation } from './helpers/harness.ts';
 import { jpeg, mp4, sha256 } from './helpers/media.ts';
 import { multipart, RawConnection, requestHead } from './helpers/raw-http.ts';
+import { prng } from './helpers/prng.ts';
 
 /**
  * SIGKILL the relay at a random moment while uploads of several sizes are in flight, restart it, and check what it
@@ -26,16 +27,6 @@ const KILL_WINDOW_MS = 700;
 // A start costs about 6 CPU-seconds (tsx and the module graph): on a crowded host that can take minutes.
 const START_TIMEOUT_MS = 300_000;
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 after(killAll);
 

@@ -4,6 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { jpeg, mp4 } from '../../test/helpers/media.ts';
+import { prng } from '../../test/helpers/prng.ts';
 
 export type Kind = 'jpeg' | 'mp4';
 
@@ -52,17 +53,6 @@ export async function writeLargeFile(dir: string, kind: Kind, size: number, name
   return { path: file, name: fileName, size, mimeType: mime, sha256: hash.digest('hex') };
 }
 
-/** Deterministic pseudo-random numbers (mulberry32): the same seed gives the same sizes on every run. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `count` JPEGs of seeded random sizes in [minBytes, maxBytes], each new content, written and fsynced. */
 export async function writePhotoSet(
@@ -73,7 +63,7 @@ export async function writePhotoSet(
   seed: number,
   prefix = 'IMG_',
 ): Promise<MediaFile[]> {
-  const random = seeded(seed);
+  const random = prng(seed);
   const { head, tail, mime } = HEADS.jpeg;
   const files: MediaFile[] = [];
   for (let i = 0; i < count; i++) {
