@@ -1,6 +1,3 @@
 #!/usr/bin/env node
-// The photo-relay CLI: TypeScript sources run through tsx, as the relay itself does.
-import { register } from 'tsx/esm/api';
-
-register();
-await import('../src/cli/main.ts');
+// The photo-relay CLI, from the bundle `npm run build` writes (npm install runs it).
+await import('../dist/cli/main.js');

@@ -24,7 +24,7 @@ const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 20);
 const LANES = Number(process.env.CRASH_LANES ?? 2);
 const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
 const KILL_WINDOW_MS = 700;
-// A start costs about 6 CPU-seconds (tsx and the module graph): on a crowded host that can take minutes.
+// A start costs a few CPU-seconds (the module graph, migrations): on a crowded host that can take minutes.
 const START_TIMEOUT_MS = 300_000;
 
 

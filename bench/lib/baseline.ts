@@ -17,7 +17,7 @@ export async function startBaseline(dir: string, cleanup: Cleanup, insertUrl?: s
   cleanup.add(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
   const child = spawnNode(
     `baseline-server${insertUrl ? ' --insert' : ''}`,
-    ['bench/baseline-server.ts', '--dir', dir, ...(insertUrl ? ['--insert', insertUrl] : [])],
+    ['--import', 'tsx', 'bench/baseline-server.ts', '--dir', dir, ...(insertUrl ? ['--insert', insertUrl] : [])],
     {},
   );
   cleanup.add(`stop ${child.name} (pid ${child.pid})`, () => child.stop());

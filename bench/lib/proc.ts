@@ -40,10 +40,10 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-/** Start `node --import tsx <args>` in the repository with exactly the given configuration. */
+/** Start `node <args>` in the repository with exactly the given configuration. */
 export function spawnNode(name: string, args: string[], env: Record<string, string>): Child {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !RELAY_ENV.test(k))) as Record<string, string>;
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const child = spawn(process.execPath, args, {
     cwd: REPO,
     env: { ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

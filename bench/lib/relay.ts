@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isolate, type Isolation } from '../../test/helpers/harness.ts';
 import { googleEnv } from '../../test/helpers/rig.ts';
 import { Client } from '../../test/helpers/client.ts';
+import { relayCommand } from '../../test/helpers/production-command.ts';
 import { freePort, spawnNode, waitHttp, type Child } from './proc.ts';
 
 /** Undo steps run in reverse order, every one of them even if an earlier one fails. */
@@ -64,10 +65,12 @@ export interface RelayChild {
   url: string;
 }
 
-/** `node --import tsx src/main.ts [--role …]` as a child process; for roles with an API, waits for /healthz. */
+/** The relay started as `npm start` starts it [--role …], as a child process; for roles with an API, waits for /healthz. */
 export async function startRelayChild(iso: Isolation, role: 'api' | 'worker' | 'all', cleanup: Cleanup): Promise<RelayChild> {
   const port = await freePort();
-  const child = spawnNode(`relay --role ${role}`, ['src/main.ts', ...(role === 'all' ? [] : ['--role', role])], {
+  const command = relayCommand(...(role === 'all' ? [] : ['--role', role]));
+  const child = spawnNode(`relay --role ${role}`, command.args, {
+    ...command.env,
     ...iso.env,
     PORT: String(port),
   });

@@ -1,10 +1,22 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
-export const MIGRATIONS_DIR = path.resolve(fileURLToPath(new URL('../../prisma/migrations', import.meta.url)));
+/**
+ * The project's prisma/migrations, found by walking up from this module: the same code runs from src/ (tsx, tests)
+ * and bundled into dist/ (npm start), at different depths.
+ */
+export const MIGRATIONS_DIR = findUp(import.meta.dirname, path.join('prisma', 'migrations'));
+
+function findUp(from: string, relative: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, relative);
+    if (existsSync(candidate)) return candidate;
+    if (path.dirname(dir) === dir) throw new Error(`no ${relative} above ${from}`);
+  }
+}
 
 // The same advisory lock key `prisma migrate` takes, so our runner and Prisma's never interleave.
 const PRISMA_MIGRATE_LOCK = 72707369;

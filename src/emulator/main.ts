@@ -1,6 +1,6 @@
 import { startEmulator } from './server.ts';
 
-// Standalone Google Photos emulator for the demo and manual testing: node --import tsx src/emulator/main.ts
+// Standalone Google Photos emulator for the demo and manual testing: npm run emulator
 const port = Number(process.env.EMULATOR_PORT ?? 8090);
 if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`EMULATOR_PORT is not a port: ${process.env.EMULATOR_PORT}`);
 

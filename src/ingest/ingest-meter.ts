@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { type MediaType, SNIFF_BYTES, sniffMedia } from '../media/sniff.ts';
 import { ApiError } from '../http/errors.ts';
+import { streamGc } from './young-gc.ts';
 
 export interface MeterResult {
   sha256: string;
@@ -32,6 +33,7 @@ export class IngestMeter extends Transform {
       return;
     }
     this.hash.update(chunk);
+    streamGc.received(chunk.length);
     if (this.judged) {
       callback(null, chunk);
       return;

@@ -1,10 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-
-const REPO = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
+import { REPO, relayCommand } from './production-command.ts';
 
 /** Every child this process started, so none outlives the test whatever happens. */
 const living = new Set<ChildProcess>();
@@ -20,7 +17,7 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** `node --import tsx src/main.ts --role api` as a separate process: the relay as it runs in production. */
+/** The relay's API role as a separate process, started as `npm start` starts it (dist/main.js, same Node flags). */
 export class ChildRelay {
   output = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -46,9 +43,10 @@ export class ChildRelay {
 
   /** Start and wait until /readyz answers 200 (so the start-up sweep is done and the listener is up). */
   static async start(env: Record<string, string>, port: number, timeoutMs = 90_000): Promise<ChildRelay> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--role', 'api'], {
+    const command = relayCommand('--role', 'api');
+    const child = spawn(process.execPath, command.args, {
       cwd: REPO,
-      env: { ...process.env, HOST: '127.0.0.1', ...env, PORT: String(port) },
+      env: { ...process.env, ...command.env, HOST: '127.0.0.1', ...env, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const relay = new ChildRelay(child, `http://127.0.0.1:${port}`);

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { findAssets, type AssetView } from '../../src/assets/asset-view.ts';
 import type { Client } from './client.ts';
+import { REPO, relayCommand } from './production-command.ts';
 import { googleEnv, waitFor, type Rig } from './rig.ts';
 
 /** Helpers shared by the forwarding tests: accounts with a phone, ledger and emulator inspection, worker processes. */
@@ -181,7 +182,7 @@ export function requestLog(rig: Rig): { requests: SeenRequest[]; of(email: strin
   };
 }
 
-/** A forwarding worker as its own process, as production runs it: `node --import tsx src/main.ts --role worker`. */
+/** A forwarding worker as its own process, started as production starts it (dist/main.js --role worker). */
 export interface WorkerProcess {
   child: ChildProcess;
   /** Resolves once the worker logged that it started (needs LOG_LEVEL info or lower, which spawnWorker sets). */
@@ -218,9 +219,10 @@ function installReaper(): void {
 
 export function spawnWorker(rig: Rig, extra: Record<string, string> = {}): WorkerProcess {
   installReaper();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--role', 'worker'], {
-    cwd: new URL('../..', import.meta.url).pathname,
-    env: workerEnv(rig, { LOG_LEVEL: 'info', ...extra }),
+  const command = relayCommand('--role', 'worker');
+  const child = spawn(process.execPath, command.args, {
+    cwd: REPO,
+    env: workerEnv(rig, { ...command.env, LOG_LEVEL: 'info', ...extra }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);
