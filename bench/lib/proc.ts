@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { REPO } from '../../test/helpers/production-command.ts';
 
-export const REPO = path.resolve(import.meta.dirname, '..', '..');
+export { REPO };
 
 // Every child this run started, so an interrupted run still leaves no process behind.
 const children = new Set<ChildProcess>();
