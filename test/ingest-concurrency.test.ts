@@ -4,6 +4,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { setTimeout } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { BlobStore } from '../src/ingest/blob-store.ts';
 import { SNIFF_BYTES } from '../src/media/sniff.ts';
@@ -185,5 +186,17 @@ describe('BlobStore.receive byte arithmetic (property)', () => {
       );
       assert.deepEqual(await readdir(store.tmpDir), [], where);
     }
+  });
+
+  it('an empty body fails before the temp file has finished opening: still no temp file, even a moment later', async () => {
+    for (let i = 0; i < 200; i++) {
+      await assert.rejects(
+        store.receive(Readable.from([]), 100),
+        (err: unknown) => err instanceof ApiError && err.code === 'unsupported_media_type',
+      );
+    }
+    // A file whose open completed after the failure's unlink would appear only now.
+    await setTimeout(100);
+    assert.deepEqual(await readdir(store.tmpDir), []);
   });
 });

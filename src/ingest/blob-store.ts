@@ -44,11 +44,16 @@ export class BlobStore {
     const tempPath = path.join(this.tmpDir, `${randomUUID()}${TEMP_SUFFIX}`);
     this.live.add(tempPath);
     const meter = new IngestMeter(maxBytes);
+    // `flush: true` fsyncs the file before the stream reports it closed.
+    const sink = createWriteStream(tempPath, { flags: 'wx', mode: 0o600, flush: true });
     try {
-      // `flush: true` fsyncs the file before the stream reports it closed. Aborting `signal` stops the upload.
-      await pipeline(source, meter, createWriteStream(tempPath, { flags: 'wx', mode: 0o600, flush: true }), { signal });
+      // Aborting `signal` stops the upload.
+      await pipeline(source, meter, sink, { signal });
       return { tempPath, ...meter.result() };
     } catch (err) {
+      // pipeline() can reject while the sink is still creating the file (an empty part fails at once): unlinking
+      // then would come first and leave the file behind. 'close' comes once the file is open and closed again.
+      if (!sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()));
       await this.discard(tempPath);
       throw err;
     }
