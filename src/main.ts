@@ -4,6 +4,7 @@ import { fillDemoSecrets } from './config/demo-secrets.ts';
 import { migrate } from './db/migrate.ts';
 import { createLogger } from './ops/logger.ts';
 import { closeServices, createServices } from './services.ts';
+import { SpoolIdentityError } from './ingest/spool-identity.ts';
 import { startDemoEmulator } from './ops/demo.ts';
 import { demoLinkAll } from './google/demo-link.ts';
 
@@ -41,7 +42,15 @@ async function main() {
       'DEMO MODE: no GOOGLE_CLIENT_ID is configured, so photos are NOT sent to Google Photos. Set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET to back up for real.',
     );
   }
-  const services = await createServices(config, log);
+  let services;
+  try {
+    services = await createServices(config, log);
+  } catch (err) {
+    // A refusal that names what to check is the whole message; anything else goes to the log with its details.
+    if (err instanceof SpoolIdentityError) console.error(err.message);
+    else log.fatal({ err }, 'start-up failed');
+    process.exit(1);
+  }
   const stops: Array<() => Promise<void> | void> = [];
   if (config.demoMode) {
     const emulator = await startDemoEmulator(config, log);

@@ -3,15 +3,23 @@ import type { Logger } from 'pino';
 import type { Config } from './config/config.ts';
 import { createDb, type Db } from './db/client.ts';
 import { BlobStore } from './ingest/blob-store.ts';
+import { openSpool } from './ingest/spool-identity.ts';
 import { ForwardQueues } from './forwarding/queue.ts';
 import { FailureLimiter } from './http/failure-limiter.ts';
 import { Metrics } from './ops/metrics.ts';
+import { Ledger } from './ledger/ledger.ts';
+import type { Scheduler } from './ledger/scheduler.ts';
+import { ForwardScheduler } from './forwarding/scheduler.ts';
 
 /** Every side effect the relay has, created once from the config and handed to the parts that need them. */
 export interface Services {
   config: Config;
   log: Logger;
   db: Db;
+  /** The only writer of blobs, assets and deliveries. */
+  ledger: Ledger;
+  /** What the ledger's callers may ask of forwarding (jobs are hints; the ledger is the truth). */
+  scheduler: Scheduler;
   /** For request-path commands: fails fast rather than queueing while Redis is away. */
   redis: Redis;
   blobs: BlobStore;
@@ -38,7 +46,6 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
   const redis = redisConnection(config, { worker: false });
   await redis.connect();
   const blobs = new BlobStore(config.spoolDir);
-  await blobs.init();
   const queueConnection = redisConnection(config, { worker: false });
   await queueConnection.connect();
   const queues = ForwardQueues.create(queueConnection, config.redisPrefix, log);
@@ -46,7 +53,24 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     pairing: new FailureLimiter(redis, `${config.redisPrefix}:failures:pairing`, config.pairingMaxFailures, 15 * 60),
     auth: new FailureLimiter(redis, `${config.redisPrefix}:failures:auth`, config.authMaxFailures, 5 * 60),
   };
-  const services: Services = { config, log, db, redis, blobs, queues, limits, metrics: undefined as unknown as Metrics, clock: () => new Date() };
+  const services: Services = {
+    config,
+    log,
+    db,
+    ledger: undefined as unknown as Ledger,
+    scheduler: undefined as unknown as Scheduler,
+    redis,
+    blobs,
+    queues,
+    limits,
+    metrics: undefined as unknown as Metrics,
+    clock: () => new Date(),
+  };
+  // The ledger reads services.clock on every write, so a test that replaces the clock moves the ledger's too.
+  services.ledger = new Ledger(db, () => services.clock());
+  services.scheduler = new ForwardScheduler(services.ledger, queues, log);
+  // Before anything reads or writes the spool: is it the one this ledger's blobs live in?
+  await openSpool(blobs, services.ledger);
   // Gauges read the clock through services, so a test that moves the clock moves them too.
   services.metrics = new Metrics({ db, queues, config, clock: () => services.clock() });
   return services;

@@ -179,20 +179,20 @@ describe('assets', () => {
     assert.equal((await a.call('GET', '/api/v1/assets/not-an-id')).status, 404);
   });
 
-  it('check lists what is missing; by-hash registers what the household holds', async () => {
+  it('check lists what is missing; by-hash registers what the account holds', async () => {
     const accountId = await admin.createAccount('Gus');
     const a = await admin.pairDevice(accountId, 'A');
-    const other = await admin.pairDevice(await admin.createAccount('Hal'), 'H');
+    const sibling = await admin.pairDevice(accountId, 'A2');
     const held = jpeg();
     const notHeld = jpeg();
     await a.upload(held);
-    const check = await other.call('POST', '/api/v1/assets/check', {
+    const check = await sibling.call('POST', '/api/v1/assets/check', {
       sha256: [sha256(held), sha256(notHeld), sha256(notHeld).toUpperCase()],
     });
     assert.equal(check.status, 200);
     assert.deepEqual(check.body.missing, [sha256(notHeld)]);
 
-    const registered = await other.call('POST', '/api/v1/assets/by-hash', {
+    const registered = await sibling.call('POST', '/api/v1/assets/by-hash', {
       sha256: sha256(held),
       deviceAssetId: 'h-1',
       fileName: 'IMG_9.jpg',
@@ -200,22 +200,43 @@ describe('assets', () => {
     assert.equal(registered.status, 201);
     assert.equal(registered.body.duplicate, false);
     assert.equal(registered.body.state, 'pending');
-    const twice = await other.call('POST', '/api/v1/assets/by-hash', { sha256: sha256(held), deviceAssetId: 'h-1', fileName: 'IMG_9.jpg' });
+    const twice = await sibling.call('POST', '/api/v1/assets/by-hash', { sha256: sha256(held), deviceAssetId: 'h-1', fileName: 'IMG_9.jpg' });
     assert.deepEqual([twice.status, twice.body.id, twice.body.duplicate], [200, registered.body.id, true]);
-    const unknown = await other.call('POST', '/api/v1/assets/by-hash', {
+    const unknown = await sibling.call('POST', '/api/v1/assets/by-hash', {
       sha256: sha256(notHeld),
       deviceAssetId: 'h-2',
       fileName: 'x.jpg',
     });
     assert.deepEqual([unknown.status, unknown.body.code], [404, 'not_found']);
-    // One blob for both accounts, one delivery per account.
+    // Two devices of one account: one blob, one delivery.
     assert.equal(await relay.services.db.blob.count({ where: { sha256: sha256(held) } }), 1);
-    assert.equal(await relay.services.db.delivery.count({ where: { blobSha256: sha256(held) } }), 2);
+    assert.equal(await relay.services.db.delivery.count({ where: { blobSha256: sha256(held) } }), 1);
 
-    const bad = await other.call('POST', '/api/v1/assets/check', { sha256: [] });
+    const bad = await sibling.call('POST', '/api/v1/assets/check', { sha256: [] });
     assert.deepEqual([bad.status, bad.body.code], [400, 'validation_failed']);
-    const tooMany = await other.call('POST', '/api/v1/assets/check', { sha256: Array.from({ length: 1001 }, () => sha256(jpeg(10))) });
+    const tooMany = await sibling.call('POST', '/api/v1/assets/check', { sha256: Array.from({ length: 1001 }, () => sha256(jpeg(10))) });
     assert.equal(tooMany.status, 400);
+  });
+
+  it('a hash is never a key to another account\'s photo: check says missing, by-hash 404, the bytes are sent and stored once', async () => {
+    const mine = await admin.pairDevice(await admin.createAccount('Gwen'), 'G');
+    const theirs = await admin.pairDevice(await admin.createAccount('Hal'), 'H');
+    const photo = jpeg();
+    assert.equal((await mine.upload(photo)).status, 201);
+
+    const check = await theirs.call('POST', '/api/v1/assets/check', { sha256: [sha256(photo)] });
+    assert.deepEqual(check.body.missing, [sha256(photo)]);
+    const byHash = await theirs.call('POST', '/api/v1/assets/by-hash', { sha256: sha256(photo), deviceAssetId: 'x', fileName: 'x.jpg' });
+    assert.deepEqual([byHash.status, byHash.body.code], [404, 'not_found']);
+    assert.equal(await relay.services.db.asset.count({ where: { blobSha256: sha256(photo) } }), 1, 'nothing registered for the other account');
+
+    // The other account's own device sends the bytes: a new asset and delivery, still one blob and one file.
+    const sent = await theirs.upload(photo);
+    assert.deepEqual([sent.status, sent.body.duplicate], [201, false]);
+    assert.equal(await relay.services.db.blob.count({ where: { sha256: sha256(photo) } }), 1);
+    assert.equal(await relay.services.db.delivery.count({ where: { blobSha256: sha256(photo) } }), 2);
+    const again = await theirs.call('POST', '/api/v1/assets/check', { sha256: [sha256(photo)] });
+    assert.deepEqual(again.body.missing, []);
   });
 
   it('content already delivered to the account is not missing, and by-hash registers it as backed up', async () => {

@@ -25,7 +25,7 @@ it('removes blob files no row names, and keeps every file a row names', async ()
   await mkdir(path.dirname(orphanPath), { recursive: true });
   await writeFile(orphanPath, orphan);
 
-  assert.equal(await sweepOrphanBlobs(relay.services), 1);
+  assert.deepEqual(await sweepOrphanBlobs(relay.services), { removed: 1, readopted: 0 });
   assert.deepEqual(await listFiles(relay.services.blobs.blobsDir), [relay.services.blobs.pathOf(sha256(kept))]);
-  assert.equal(await sweepOrphanBlobs(relay.services), 0);
+  assert.deepEqual(await sweepOrphanBlobs(relay.services), { removed: 0, readopted: 0 });
 });

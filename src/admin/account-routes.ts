@@ -9,8 +9,6 @@ import type { Services } from '../services.ts';
 import { accountViews, AccountSchema } from './account-view.ts';
 import { relayStatus, StatusSchema } from './status.ts';
 import { demoLink } from '../google/demo-link.ts';
-import { reconcile } from '../forwarding/reconciler.ts';
-import { DEFAULT_FORWARDING } from '../forwarding/context.ts';
 
 const CreateAccountBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
 const PatchAccountBody = Type.Object(
@@ -92,7 +90,7 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
       const { id } = await accountOr404(request.params.id);
       await db.account.update({ where: { id }, data: request.body });
       // Deliveries held while paused are scheduled again at once, not at the next reconcile.
-      if (request.body.forwarding === 'active') await reconcile(services, { tokenMarginMs: DEFAULT_FORWARDING.tokenMarginMs, accountId: id });
+      if (request.body.forwarding === 'active') await services.scheduler.account(id);
       return accountOr404(id);
     },
   );
@@ -109,18 +107,11 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
     },
     async (request, reply) => {
       const { id } = await accountOr404(request.params.id);
-      await db.$transaction(async (tx) => {
-        await tx.$executeRaw`SELECT id FROM accounts WHERE id = ${id}::uuid FOR UPDATE`;
-        const devices = await tx.device.count({ where: { accountId: id, revokedAt: null } });
-        if (devices > 0) throw new ApiError('conflict', `The account still has ${devices} device(s): revoke them first`);
-        const undelivered = await tx.delivery.count({ where: { accountId: id, state: { not: 'backed_up' } } });
-        if (undelivered > 0) throw new ApiError('conflict', `${undelivered} item(s) of this account are not in Google Photos yet`);
-        // Its history goes with it; blobs no account needs any more are purged by retention.
-        await tx.asset.deleteMany({ where: { accountId: id } });
-        await tx.delivery.deleteMany({ where: { accountId: id } });
-        await tx.device.deleteMany({ where: { accountId: id } });
-        await tx.account.delete({ where: { id } });
-      });
+      const removal = await services.ledger.accounts.remove(id);
+      if (!removal.removed) {
+        if (removal.activeDevices > 0) throw new ApiError('conflict', `The account still has ${removal.activeDevices} device(s): revoke them first`);
+        throw new ApiError('conflict', `${removal.undelivered} item(s) of this account are not in Google Photos yet`);
+      }
       return reply.code(204).send();
     },
   );

@@ -6,8 +6,6 @@ import { errorResponses, IdParams, Page, PageQuery } from '../http/schemas.ts';
 import { isId } from '../db/ids.ts';
 import { findAsset, findAssets } from '../assets/asset-view.ts';
 import { AssetSchema, AssetState } from '../assets/schemas.ts';
-import { reconcile } from '../forwarding/reconciler.ts';
-import { DEFAULT_FORWARDING } from '../forwarding/context.ts';
 import type { Services } from '../services.ts';
 
 const ListQuery = Type.Composite([
@@ -26,14 +24,11 @@ export default async function adminAssetRoutes(app: FastifyInstance, { services 
 
   /** Failed deliveries back to pending (attempts and reason kept for the record), then scheduled. */
   async function retryDeliveries(where: { deliveryIds?: string[]; accountId?: string }): Promise<number> {
-    const ids = where.deliveryIds ?? null;
-    const account = where.accountId ?? null;
-    const retried = await db.$executeRaw`
-      UPDATE deliveries SET state = 'pending', next_attempt_at = NULL, upload_token = NULL, upload_token_expires_at = NULL,
-        upload_session_url = NULL, updated_at = now()
-      WHERE state = 'failed' AND (${ids}::uuid[] IS NULL OR id = ANY(${ids}::uuid[]))
-        AND (${account}::uuid IS NULL OR account_id = ${account}::uuid)`;
-    if (retried > 0) await reconcile(services, { tokenMarginMs: DEFAULT_FORWARDING.tokenMarginMs, ...(where.accountId ? { accountId: where.accountId } : {}) });
+    const retried = await services.ledger.deliveries.retryFailed({
+      ...(where.deliveryIds ? { ids: where.deliveryIds } : {}),
+      ...(where.accountId ? { accountId: where.accountId } : {}),
+    });
+    if (retried > 0) await services.scheduler.account(where.accountId);
     return retried;
   }
 

@@ -36,7 +36,7 @@ export default async function assetRoutes(app: FastifyInstance, { services }: { 
     },
     async (request) => ({
       missing: await missingHashes(
-        db,
+        services,
         device(request).accountId,
         request.body.sha256.map((h) => h.toLowerCase()),
       ),

@@ -5,6 +5,7 @@ import { AccountTokens } from '../google/account-tokens.ts';
 import { PhotosClient } from '../google/photos-client.ts';
 import { GoogleError, MIN_RATE_LIMIT_WAIT_MS } from '../google/outcomes.ts';
 import { QuotaLedger } from './quota.ts';
+import { TOKEN_MARGIN_MS } from './token-margin.ts';
 
 export interface ForwardingOptions {
   /** Files above this go through a resumable upload session; below, one raw request. */
@@ -29,7 +30,7 @@ export interface ForwardingOptions {
 export const DEFAULT_FORWARDING: ForwardingOptions = {
   resumableThresholdBytes: 32 * 1024 * 1024,
   chunkBytes: 16 * 1024 * 1024,
-  tokenMarginMs: 2 * 3600_000,
+  tokenMarginMs: TOKEN_MARGIN_MS,
   createDelayMs: 1000,
   createGatherMs: 30_000,
   quotaRecheckMs: 5 * 60_000,

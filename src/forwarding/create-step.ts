@@ -5,7 +5,9 @@ import type { NewItem } from '../google/photos-client.ts';
 import { accountGate, throttleAccount } from './account-gate.ts';
 import { backoffMs, jittered } from './backoff.ts';
 import { sleepJob, type ForwardingContext } from './context.ts';
-import type { CreateJob, DeliveryRef } from './queue.ts';
+import type { CreateJob } from './queue.ts';
+import type { DeliveryRef } from '../ledger/scheduler.ts';
+import type { Tx } from '../ledger/tx.ts';
 import { UPLOAD_TOKEN_LIFETIME_MS } from './upload-step.ts';
 
 const MAX_BATCH = 50;
@@ -43,7 +45,7 @@ export async function runCreate(ctx: ForwardingContext, job: Job<CreateJob>, tok
       return;
     }
     const round = await createRound(ctx, accountId, solo);
-    if ('reupload' in round && round.reupload.length) await ctx.services.queues.enqueueUploads(round.reupload);
+    if ('reupload' in round && round.reupload.length) await ctx.services.scheduler.uploads(round.reupload);
     if (round.kind === 'progress') continue;
     if (round.kind === 'busy') return sleepJob(job, token, BUSY_RETRY_MS);
     if (round.kind === 'gather') return sleepJob(job, token, round.waitMs);
@@ -95,7 +97,7 @@ async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<
         return failedBatch(ctx, tx, accountId, batch, solo, err);
       }
       const reupload: DeliveryRef[] = [];
-      const at = ctx.now();
+      const { deliveries } = ctx.services.ledger;
       for (const [i, outcome] of outcomes.entries()) {
         const row = batch[i]!;
         solo.delete(row.id);
@@ -103,25 +105,20 @@ async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<
           outcome: outcome.kind === 'created' ? 'backed_up' : outcome.error.outcome === 'permanent' ? 'failed' : outcome.error.outcome,
         });
         if (outcome.kind === 'created') {
-          await tx.$executeRaw`
-            UPDATE deliveries SET state = 'backed_up', media_item_id = ${outcome.mediaItemId}, backed_up_at = ${at}, last_error = NULL,
-              upload_token = NULL, upload_token_expires_at = NULL, next_attempt_at = NULL, updated_at = ${at}
-            WHERE id = ${row.id}::uuid`;
+          if (!(await deliveries.markBackedUp(tx, row.id, outcome.mediaItemId))) {
+            ctx.services.log.warn({ deliveryId: row.id, mediaItemId: outcome.mediaItemId }, 'media item made for a delivery that had moved on');
+          }
           continue;
         }
         const { error } = outcome;
         if (error.outcome === 'permanent') {
-          await tx.$executeRaw`
-            UPDATE deliveries SET state = 'failed', last_error = ${error.message}, upload_token = NULL, upload_token_expires_at = NULL,
-              next_attempt_at = NULL, updated_at = ${at} WHERE id = ${row.id}::uuid`;
+          await deliveries.fail(row.id, error.message, tx);
         } else if (error.outcome === 'reupload') {
-          await clearToken(tx, row.id, error.message, at);
+          await deliveries.returnForUpload(tx, [row.id], error.message);
           reupload.push({ id: row.id, accountId });
         } else {
-          const retryAt = new Date(at.getTime() + backoffMs(row.attempts + 1));
-          await tx.$executeRaw`
-            UPDATE deliveries SET attempts = attempts + 1, last_error = ${error.message}, next_attempt_at = ${retryAt}, updated_at = ${at}
-            WHERE id = ${row.id}::uuid`;
+          const retryAt = new Date(ctx.now().getTime() + backoffMs(row.attempts + 1));
+          await deliveries.deferRetry([row.id], { reason: error.message, nextAttemptAt: retryAt, attempts: 1 }, tx);
         }
       }
       return { kind: 'progress', reupload } as const;
@@ -130,7 +127,6 @@ async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<
   );
 }
 
-type Tx = Parameters<Parameters<ForwardingContext['services']['db']['$transaction']>[0]>[0];
 
 /**
  * How long a partial batch should still wait for this account's uploads under way (0: send it now). Without
@@ -149,18 +145,13 @@ async function gatherWait(ctx: ForwardingContext, tx: Tx, accountId: string, row
   return left > 0 ? Math.min(Math.max(ctx.options.createDelayMs, 10), left) : 0;
 }
 
-async function clearToken(tx: Tx, deliveryId: string, reason: string, at: Date): Promise<void> {
-  await tx.$executeRaw`
-    UPDATE deliveries SET state = 'pending', upload_token = NULL, upload_token_expires_at = NULL, last_error = ${reason}, updated_at = ${at}
-    WHERE id = ${deliveryId}::uuid`;
-}
-
 /** A whole batchCreate call was refused: decide for its items, and whether the job goes on. */
 async function failedBatch(ctx: ForwardingContext, tx: Tx, accountId: string, batch: ReadyRow[], solo: Set<string>, err: GoogleError): Promise<Round> {
-  const at = ctx.now();
+  const { deliveries } = ctx.services.ledger;
+  const ids = batch.map((r) => r.id);
   if (err.outcome === 'reupload') {
     // Google does not say which token it disliked: send the bytes of the whole batch again.
-    for (const row of batch) await clearToken(tx, row.id, err.message, at);
+    await deliveries.returnForUpload(tx, ids, err.message);
     return { kind: 'progress', reupload: batch.map((r) => ({ id: r.id, accountId })) };
   }
   if (err.outcome === 'permanent') {
@@ -168,21 +159,16 @@ async function failedBatch(ctx: ForwardingContext, tx: Tx, accountId: string, ba
       for (const row of batch) solo.add(row.id);
       return { kind: 'progress', reupload: [] };
     }
-    await tx.$executeRaw`
-      UPDATE deliveries SET state = 'failed', last_error = ${err.message}, upload_token = NULL, upload_token_expires_at = NULL, updated_at = ${at}
-      WHERE id = ${batch[0]!.id}::uuid`;
+    await deliveries.fail(batch[0]!.id, err.message, tx);
     return { kind: 'progress', reupload: [] };
   }
   if (err.outcome === 'transient') {
     const attempt = Math.max(...batch.map((r) => r.attempts)) + 1;
-    const retryAt = new Date(at.getTime() + backoffMs(attempt));
-    const ids = batch.map((r) => r.id);
-    await tx.$executeRaw`
-      UPDATE deliveries SET attempts = attempts + 1, last_error = ${err.message}, next_attempt_at = ${retryAt}, updated_at = ${at}
-      WHERE id = ANY(${ids}::uuid[])`;
+    const retryAt = new Date(ctx.now().getTime() + backoffMs(attempt));
+    await deliveries.deferRetry(ids, { reason: err.message, nextAttemptAt: retryAt, attempts: 1 }, tx);
     return { kind: 'progress', reupload: [] };
   }
-  await tx.$executeRaw`UPDATE deliveries SET last_error = ${err.message}, updated_at = ${at} WHERE id = ANY(${batch.map((r) => r.id)}::uuid[])`;
+  await deliveries.noteError(tx, ids, err.message);
   return { kind: 'stop', error: err, reupload: [] };
 }
 

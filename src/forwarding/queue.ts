@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { DeliveryRef } from '../ledger/scheduler.ts';
 
 export const UPLOAD_QUEUE = 'forward-upload';
 export const CREATE_QUEUE = 'forward-create';
@@ -12,12 +13,7 @@ export interface CreateJob {
   accountId: string;
 }
 
-export interface DeliveryRef {
-  id: string;
-  accountId: string;
-  /** The delivery's place in its account's backlog: 1 = next. */
-  rank?: number;
-}
+export type { DeliveryRef };
 
 /**
  * Google's answers are handled inside the processors; these attempts are for everything else (Postgres away for a

@@ -1,48 +1,58 @@
-import type { Services } from '../services.ts';
-import type { DeliveryRef } from './queue.ts';
+import type { Ledger } from '../ledger/ledger.ts';
+import type { DeliveryRef } from '../ledger/scheduler.ts';
+import type { ForwardQueues } from './queue.ts';
 
-const CHUNK = 1000;
+/** Deliveries read per page: memory stays flat whatever the backlog (a trip's 50,000 photos included). */
+export const RECONCILE_PAGE = 1000;
 
 export interface ReconcileResult {
   uploads: number;
   creates: number;
   expiredTokens: number;
+  pages: number;
+}
+
+export interface ReconcileDeps {
+  ledger: Ledger;
+  queues: ForwardQueues;
 }
 
 /**
  * Postgres is the ledger, Redis only schedules: give every non-terminal delivery of a forwardable account a job
  * (adding is idempotent: a job that exists keeps its id). After Redis lost everything, this alone restarts
- * forwarding; the rows' upload tokens and states make sure nothing is sent or created twice.
+ * forwarding; the rows' upload tokens and states make sure nothing is sent or created twice. The ledger is read a
+ * page at a time, by key, so a pass costs the same memory for ten deliveries or a million.
  */
-export async function reconcile(services: Services, options: { tokenMarginMs: number; accountId?: string }): Promise<ReconcileResult> {
-  const { db, queues } = services;
-  const now = services.clock();
-  const fresh = new Date(now.getTime() + options.tokenMarginMs);
-  const only = options.accountId ?? null;
-
+export async function reconcile(
+  { ledger, queues }: ReconcileDeps,
+  options: { tokenMarginMs: number; accountId?: string; pageSize?: number },
+): Promise<ReconcileResult> {
+  const pageSize = options.pageSize ?? RECONCILE_PAGE;
   // Upload tokens about to expire are worth nothing: send those bytes again.
-  const expiredTokens = await db.$executeRaw`
-    UPDATE deliveries SET state = 'pending', upload_token = NULL, upload_token_expires_at = NULL, updated_at = ${now}
-    WHERE state = 'uploading' AND upload_token IS NOT NULL AND upload_token_expires_at <= ${fresh}
-      AND (${only}::uuid IS NULL OR account_id = ${only}::uuid)`;
+  const expiredTokens = await ledger.deliveries.expireTokens(new Date(ledger.clock().getTime() + options.tokenMarginMs), options.accountId);
 
-  const needUpload = await db.$queryRaw<{ id: string; account_id: string; rank: bigint }[]>`
-    SELECT d.id, d.account_id, row_number() OVER (PARTITION BY d.account_id ORDER BY d.created_at) AS rank
-    FROM deliveries d JOIN accounts a ON a.id = d.account_id
-    WHERE d.state IN ('pending', 'uploading') AND d.upload_token IS NULL
-      AND a.forwarding = 'active' AND a.google_status = 'linked'
-      AND (${only}::uuid IS NULL OR d.account_id = ${only}::uuid)`;
-  for (let i = 0; i < needUpload.length; i += CHUNK) {
-    const refs: DeliveryRef[] = needUpload.slice(i, i + CHUNK).map((r) => ({ id: r.id, accountId: r.account_id, rank: Number(r.rank) }));
+  // Ids are time-ordered (UUIDv7), so key order is each account's backlog order and the rank is a running count.
+  const ranks = new Map<string, number>();
+  const createAccounts = new Set<string>();
+  let uploads = 0;
+  let pages = 0;
+  let after: string | null = null;
+  for (;;) {
+    const page = await ledger.deliveries.schedulable(after, pageSize, options.accountId);
+    if (page.length === 0) break;
+    pages++;
+    const refs: DeliveryRef[] = [];
+    for (const row of page) {
+      const rank = (ranks.get(row.accountId) ?? 0) + 1;
+      ranks.set(row.accountId, rank);
+      if (row.hasToken) createAccounts.add(row.accountId);
+      else refs.push({ id: row.id, accountId: row.accountId, rank });
+    }
     await queues.enqueueUploads(refs);
+    uploads += refs.length;
+    after = page[page.length - 1]!.id;
+    if (page.length < pageSize) break;
   }
-
-  const needCreate = await db.$queryRaw<{ account_id: string }[]>`
-    SELECT DISTINCT d.account_id FROM deliveries d JOIN accounts a ON a.id = d.account_id
-    WHERE d.state = 'uploading' AND d.upload_token IS NOT NULL
-      AND a.forwarding = 'active' AND a.google_status = 'linked'
-      AND (${only}::uuid IS NULL OR d.account_id = ${only}::uuid)`;
-  for (const { account_id } of needCreate) await queues.enqueueCreate(account_id);
-
-  return { uploads: needUpload.length, creates: needCreate.length, expiredTokens };
+  for (const accountId of createAccounts) await queues.enqueueCreate(accountId);
+  return { uploads, creates: createAccounts.size, expiredTokens, pages };
 }

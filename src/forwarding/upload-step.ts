@@ -5,7 +5,7 @@ import { markNeedsReauth } from '../google/account-tokens.ts';
 import type { PhotosClient, UploadSource } from '../google/photos-client.ts';
 import { accountGate, throttleAccount } from './account-gate.ts';
 import { backoffMs, jittered } from './backoff.ts';
-import { blobSource, verifyBlob } from './blob-source.ts';
+import { blobSource } from './blob-source.ts';
 import { sleepJob, type ForwardingContext } from './context.ts';
 import type { UploadJob } from './queue.ts';
 
@@ -16,7 +16,7 @@ export const UPLOAD_TOKEN_LIFETIME_MS = 24 * 3600_000;
  * after this point never uploads them again. Media item creation is the account's batching job's work.
  */
 export async function runUpload(ctx: ForwardingContext, job: Job<UploadJob>, token?: string): Promise<void> {
-  const { db, blobs, log, queues } = ctx.services;
+  const { db, blobs, log, queues, ledger } = ctx.services;
   const delivery = await db.delivery.findUnique({ where: { id: job.data.deliveryId }, include: { blob: true } });
   if (!delivery || delivery.state === 'backed_up' || delivery.state === 'failed') return;
   const { accountId } = delivery;
@@ -36,16 +36,22 @@ export async function runUpload(ctx: ForwardingContext, job: Job<UploadJob>, tok
   if (blob.size > GOOGLE_MAX_BYTES[kind]) {
     return fail(ctx, delivery.id, `The ${kind} is larger than Google Photos accepts (${GOOGLE_MAX_BYTES[kind]} bytes)`);
   }
-  if (!delivery.blob.stored || !(await blobs.has(blob.sha256)) || !(await verifyBlob(blobs, blob.sha256))) {
+  const bytes = await storedBytes(ctx, blob.sha256, delivery.blob.stored);
+  if (bytes === 'unverifiable') {
+    // The spool is not the one verified at start (unmounted, swapped): nothing can be concluded about any file.
+    log.error({ deliveryId: delivery.id, spool: blobs.root }, 'the spool is not available or not this relay\'s; holding deliveries until it is');
+    await ledger.deliveries.deferRetry([delivery.id], { reason: SPOOL_UNAVAILABLE, nextAttemptAt: new Date(ctx.now().getTime() + SPOOL_RECHECK_MS) });
+    return sleepJob(job, token, SPOOL_RECHECK_MS);
+  }
+  if (bytes === 'lost') {
     // Stored bytes missing or damaged: say so, and let the phones send them again (check lists them as missing).
-    await db.blob.update({ where: { sha256: blob.sha256 }, data: { stored: false } });
-    await blobs.remove(blob.sha256);
     return fail(ctx, delivery.id, 'The relay\'s stored copy is missing or damaged; upload the file again from the phone, then retry');
   }
 
   const asset = await db.asset.findFirst({ where: { accountId, blobSha256: blob.sha256 }, orderBy: { createdAt: 'asc' }, select: { fileName: true } });
   const source = blobSource(blobs, blob, asset?.fileName ?? `${blob.sha256}`);
-  await db.delivery.update({ where: { id: delivery.id }, data: { state: 'uploading', attempts: { increment: 1 }, nextAttemptAt: null } });
+  // A duplicate run (a redelivered job, a lost lock) finds the delivery moved on and stops here.
+  if (!(await ledger.deliveries.beginUpload(delivery.id, new Date(ctx.now().getTime() + ctx.options.tokenMarginMs)))) return;
 
   try {
     const photos = ctx.photosFor(accountId);
@@ -53,15 +59,11 @@ export async function runUpload(ctx: ForwardingContext, job: Job<UploadJob>, tok
       blob.size > ctx.options.resumableThresholdBytes
         ? await uploadResumable(ctx, photos, delivery.id, delivery.uploadSessionUrl, source)
         : await photos.uploadRaw(source);
-    await db.delivery.update({
-      where: { id: delivery.id },
-      data: {
-        uploadToken,
-        uploadTokenExpiresAt: new Date(ctx.now().getTime() + UPLOAD_TOKEN_LIFETIME_MS),
-        uploadSessionUrl: null,
-        lastError: null,
-      },
-    });
+    const saved = await ledger.deliveries.recordUploadToken(delivery.id, uploadToken, new Date(ctx.now().getTime() + UPLOAD_TOKEN_LIFETIME_MS));
+    if (!saved) {
+      log.warn({ deliveryId: delivery.id }, 'upload finished for a delivery that moved on meanwhile; its token is not used');
+      return;
+    }
     ctx.services.metrics.forwardOutcomes.inc({ outcome: 'uploaded' });
     await queues.enqueueCreate(accountId, ctx.options.createDelayMs);
   } catch (err) {
@@ -72,9 +74,26 @@ export async function runUpload(ctx: ForwardingContext, job: Job<UploadJob>, tok
   }
 }
 
+const SPOOL_UNAVAILABLE = 'The relay cannot see its spool (not mounted, or not this relay\'s); waiting for it';
+const SPOOL_RECHECK_MS = 60_000;
+
+/**
+ * Whether the bytes to send are here and sound. A file counts as lost only when its absence (ENOENT) or damage is
+ * seen on the spool verified at start; then, under the content lock, the blob is marked not stored. Any other error
+ * (EIO, a stale NFS handle) throws: the job retries, nothing is concluded.
+ */
+async function storedBytes(ctx: ForwardingContext, sha256: string, stored: boolean): Promise<'ok' | 'lost' | 'unverifiable'> {
+  const { blobs, ledger } = ctx.services;
+  if (!stored) return 'lost';
+  const sound = async () => (await blobs.presence(sha256)) === 'present' && (await blobs.verify(sha256));
+  if (await sound()) return 'ok';
+  if (!(await blobs.identityHolds())) return 'unverifiable';
+  const stillGone = async () => (await blobs.identityHolds()) && !(await sound());
+  return (await ledger.blobs.markLost(sha256, stillGone, () => blobs.remove(sha256))) ? 'lost' : 'ok';
+}
+
 /** Resume the persisted session when there is one (after a cut or a crash), else start one and persist it first. */
 async function uploadResumable(ctx: ForwardingContext, photos: PhotosClient, deliveryId: string, sessionJson: string | null, source: UploadSource): Promise<string> {
-  const { db } = ctx.services;
   let session = sessionJson ? (JSON.parse(sessionJson) as { url: string; granularity: number }) : null;
   let offset = 0;
   if (session) {
@@ -84,7 +103,7 @@ async function uploadResumable(ctx: ForwardingContext, photos: PhotosClient, del
   }
   if (!session) {
     session = await photos.startResumable(source);
-    await db.delivery.update({ where: { id: deliveryId }, data: { uploadSessionUrl: JSON.stringify(session) } });
+    await ctx.services.ledger.deliveries.saveUploadSession(deliveryId, JSON.stringify(session));
   }
   const active = session;
   try {
@@ -99,11 +118,7 @@ async function uploadResumable(ctx: ForwardingContext, photos: PhotosClient, del
 }
 
 export async function fail(ctx: ForwardingContext, deliveryId: string, reason: string): Promise<void> {
-  await ctx.services.db.delivery.update({
-    where: { id: deliveryId },
-    data: { state: 'failed', lastError: reason, uploadToken: null, uploadTokenExpiresAt: null, uploadSessionUrl: null, nextAttemptAt: null },
-  });
-  ctx.services.log.warn({ deliveryId, reason }, 'delivery failed permanently');
+  if (await ctx.services.ledger.deliveries.fail(deliveryId, reason)) ctx.services.log.warn({ deliveryId, reason }, 'delivery failed permanently');
 }
 
 /** The outcome table applied to one delivery's upload. */
@@ -116,7 +131,7 @@ async function handleGoogleError(
   attempt: number,
   err: GoogleError,
 ): Promise<void> {
-  const { db } = ctx.services;
+  const { deliveries } = ctx.services.ledger;
   switch (err.outcome) {
     case 'permanent':
       return fail(ctx, deliveryId, err.message);
@@ -126,7 +141,7 @@ async function handleGoogleError(
     case 'rate_limited': {
       const wait = jittered(rateLimitWaitMs(err, ctx.options.minRateLimitWaitMs));
       await throttleAccount(ctx.services, accountId, wait);
-      await db.delivery.update({ where: { id: deliveryId }, data: { lastError: err.message, attempts: { decrement: 1 } } });
+      await deliveries.deferRetry([deliveryId], { reason: err.message, nextAttemptAt: null, attempts: -1 });
       return sleepJob(job, token, wait);
     }
     case 'quota_exhausted': {
@@ -134,18 +149,12 @@ async function handleGoogleError(
       if (err.details.status === 429) await ctx.quota.exhaust(accountId);
       const wait = err.details.retryAfterMs ?? ctx.options.quotaRecheckMs;
       // next_attempt_at tells the batching step this upload is not about to finish (no point gathering for it).
-      await db.delivery.update({
-        where: { id: deliveryId },
-        data: { lastError: err.message, attempts: { decrement: 1 }, nextAttemptAt: new Date(ctx.now().getTime() + wait) },
-      });
+      await deliveries.deferRetry([deliveryId], { reason: err.message, nextAttemptAt: new Date(ctx.now().getTime() + wait), attempts: -1 });
       return sleepJob(job, token, wait);
     }
     default: {
       const wait = backoffMs(attempt);
-      await db.delivery.update({
-        where: { id: deliveryId },
-        data: { lastError: err.message, nextAttemptAt: new Date(ctx.now().getTime() + wait) },
-      });
+      await deliveries.deferRetry([deliveryId], { reason: err.message, nextAttemptAt: new Date(ctx.now().getTime() + wait) });
       return sleepJob(job, token, wait);
     }
   }

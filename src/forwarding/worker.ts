@@ -44,7 +44,7 @@ export async function startForwardWorker(services: Services, overrides: Partial<
   await Promise.all([uploads.waitUntilReady(), creates.waitUntilReady()]);
 
   const reconcileNow = async (accountId?: string) => {
-    const result = await reconcile(services, { tokenMarginMs: options.tokenMarginMs, ...(accountId ? { accountId } : {}) });
+    const result = await reconcile({ ledger: services.ledger, queues: services.queues }, { tokenMarginMs: options.tokenMarginMs, ...(accountId ? { accountId } : {}) });
     if (result.uploads || result.creates || result.expiredTokens) log.info(result, 'reconciled forwarding jobs from the ledger');
   };
   const safely = (what: string, fn: () => Promise<unknown>) => () =>

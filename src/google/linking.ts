@@ -3,8 +3,6 @@ import type { Services } from '../services.ts';
 import { newId } from '../db/ids.ts';
 import { hashToken } from '../devices/tokens.ts';
 import { ApiError } from '../http/errors.ts';
-import { reconcile } from '../forwarding/reconciler.ts';
-import { DEFAULT_FORWARDING } from '../forwarding/context.ts';
 import { classifyOAuthError, createOAuthClient, emailFromIdToken, PHOTOS_APPEND, PHOTOS_READ_APP_CREATED, redirectUri, SCOPES } from './oauth.ts';
 import { TokenCipher } from './token-cipher.ts';
 
@@ -70,7 +68,7 @@ export async function finishLink(services: Services, input: { code: string; stat
   });
   services.log.info({ accountId, email }, 'Google account linked');
   // Everything that waited for the link goes now.
-  await reconcile(services, { tokenMarginMs: DEFAULT_FORWARDING.tokenMarginMs, accountId });
+  await services.scheduler.account(accountId);
   return { accountId, email };
 }
 

@@ -1,12 +1,17 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, stat, statfs, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { IngestMeter, type MeterResult } from './ingest-meter.ts';
+import { GcPacedStream } from './young-gc.ts';
 
 const TEMP_SUFFIX = '.part';
+/** The spool's identity marker: written at first start, also recorded in the ledger (relay_settings.spool_id). */
+export const SPOOL_MARKER = '.photo-relay-spool-id';
+
+export type BlobPresence = 'present' | 'missing';
 
 export interface TempBlob extends MeterResult {
   tempPath: string;
@@ -19,17 +24,73 @@ export interface TempBlob extends MeterResult {
 export class BlobStore {
   readonly tmpDir: string;
   readonly blobsDir: string;
+  readonly markerPath: string;
+  /** The identity this process verified at start (openSpool); null until then. */
+  identity: string | null = null;
   /** Temp files of uploads in progress here: received or being received, not yet committed or discarded. */
   private readonly live = new Set<string>();
 
   constructor(readonly root: string) {
     this.tmpDir = path.join(root, 'tmp');
     this.blobsDir = path.join(root, 'blobs');
+    this.markerPath = path.join(root, SPOOL_MARKER);
   }
 
+  /** Create the spool's folders. Only after its identity was settled (src/ingest/spool-identity.ts). */
   async init(): Promise<void> {
     await mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
     await mkdir(this.blobsDir, { recursive: true, mode: 0o700 });
+  }
+
+  /** The identity written in the spool, or null when there is none (ENOENT). Any other error is not an answer: it throws. */
+  async readMarker(): Promise<string | null> {
+    try {
+      return (await readFile(this.markerPath, 'utf8')).trim() || null;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  /** Write the identity marker durably; false when one exists already (another process of this relay was first). */
+  async writeMarker(id: string): Promise<boolean> {
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    try {
+      await writeFile(this.markerPath, `${id}\n`, { flag: 'wx', mode: 0o600, flush: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+    await fsyncDir(this.root);
+    return true;
+  }
+
+  /**
+   * Whether the spool this process verified at start is still the one mounted here. A missing file means "missing"
+   * only while this holds: a volume that went away, or was swapped, makes every file look missing at once.
+   */
+  async identityHolds(): Promise<boolean> {
+    if (!this.identity) return false;
+    return (await this.readMarker().catch(() => null)) === this.identity;
+  }
+
+  /** Whether the spool root holds a blobs folder: a spool that was in use, as opposed to an empty or absent directory. */
+  async looksUsed(): Promise<boolean> {
+    return stat(this.blobsDir).then(
+      (info) => info.isDirectory(),
+      () => false,
+    );
+  }
+
+  /** `missing` only for ENOENT; EIO and every other error throws (transient: the caller retries, never concludes). */
+  async presence(sha256: string): Promise<BlobPresence> {
+    try {
+      await stat(this.pathOf(sha256));
+      return 'present';
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+      throw err;
+    }
   }
 
   pathOf(sha256: string): string {
@@ -76,10 +137,14 @@ export class BlobStore {
   }
 
   async has(sha256: string): Promise<boolean> {
-    return stat(this.pathOf(sha256)).then(
-      () => true,
-      () => false,
-    );
+    return (await this.presence(sha256)) === 'present';
+  }
+
+  /** Re-hash the stored bytes: a blob damaged on disk must never reach anyone's library, nor be adopted again. */
+  async verify(sha256: string): Promise<boolean> {
+    const hash = createHash('sha256');
+    await pipeline(this.open(sha256), new GcPacedStream(), hash);
+    return hash.digest('hex') === sha256;
   }
 
   open(sha256: string, range?: { start: number; end?: number }): Readable {

@@ -1,31 +1,39 @@
 import { readdir } from 'node:fs/promises';
 import type { Services } from '../services.ts';
 
+export interface OrphanSweep {
+  /** Blob files no row names, removed (left when a registration failed after its rename). */
+  removed: number;
+  /** Files a row had as not stored, whose bytes hash to their name: held again. */
+  readopted: number;
+}
+
 /**
- * Remove blob files no row names: left when a registration's transaction failed after its rename. The
- * content lock is held from before an upload's rename until its commit, so under it "no row" means orphan.
+ * Reconcile the blob files with the ledger. A file no row names is an orphan and goes; a file a row names is never
+ * deleted here: if the row says "not stored" (a worker that could not see the spool, a registration that failed after
+ * its rename), a file whose bytes still hash to its name is adopted again. Runs only on the spool verified at start:
+ * on another disk, nothing here could be concluded.
  */
-export async function sweepOrphanBlobs(services: Services): Promise<number> {
-  const { blobs, db } = services;
-  let removed = 0;
+export async function sweepOrphanBlobs(services: Services): Promise<OrphanSweep> {
+  const { blobs, ledger } = services;
+  const result: OrphanSweep = { removed: 0, readopted: 0 };
+  if (!(await blobs.identityHolds())) return result;
   const entries = await readdir(blobs.blobsDir, { recursive: true, withFileTypes: true }).catch(() => []);
   const names = entries.filter((e) => e.isFile() && /^[0-9a-f]{64}$/.test(e.name)).map((e) => e.name);
   for (let i = 0; i < names.length; i += 1000) {
     const chunk = names.slice(i, i + 1000);
-    const known = await db.blob.findMany({ where: { sha256: { in: chunk }, stored: true }, select: { sha256: true } });
-    const knownSet = new Set(known.map((b) => b.sha256));
-    for (const sha256 of chunk.filter((s) => !knownSet.has(s))) {
-      const gone = await db.$transaction(async (tx) => {
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${'blob:' + sha256}, 0))`;
-        const row = await tx.blob.findUnique({ where: { sha256 }, select: { stored: true } });
-        if (row?.stored) return false;
-        await blobs.remove(sha256);
-        return true;
-      });
-      if (gone) removed++;
+    const known = await ledger.blobs.known(chunk);
+    for (const sha256 of chunk) {
+      const row = known.get(sha256);
+      if (row?.stored) continue;
+      if (row) {
+        if (await ledger.blobs.readopt(sha256, () => blobs.verify(sha256).catch(() => false))) result.readopted++;
+      } else if (await ledger.blobs.removeIfUnclaimed(sha256, () => blobs.remove(sha256))) {
+        result.removed++;
+      }
     }
   }
-  return removed;
+  return result;
 }
 
 /** Removes what dead uploads left (temp files, orphan blob files) at start and then periodically. */
@@ -34,8 +42,9 @@ export async function startSweeper(services: Services): Promise<() => void> {
   const sweep = async (olderThanMs: number) => {
     try {
       const temps = await blobs.sweepTemp(olderThanMs);
-      const orphans = await sweepOrphanBlobs(services);
+      const { removed: orphans, readopted } = await sweepOrphanBlobs(services);
       if (temps + orphans > 0) log.info({ temps, orphans }, 'removed what dead uploads left behind');
+      if (readopted > 0) log.warn({ readopted }, 'blob files the ledger had as missing were found intact and are held again');
     } catch (err) {
       log.error({ err }, 'sweep failed');
     }
@@ -45,4 +54,3 @@ export async function startSweeper(services: Services): Promise<() => void> {
   timer.unref();
   return () => clearInterval(timer);
 }
-

@@ -1,0 +1,155 @@
+import type { Db } from '../db/client.ts';
+import type { Clock, Tx } from './tx.ts';
+import type { DeliveryRef } from './scheduler.ts';
+
+type Q = Db | Tx;
+
+/**
+ * The delivery state machine, and the only code that changes a delivery. Every transition names the states it may
+ * start from in its WHERE clause and reports whether it happened: a duplicate job run (a lost lock, a redelivery)
+ * finds the row already moved on and changes nothing, so `backed_up` can never go back to `uploading`.
+ *
+ *   pending ──beginUpload──▶ uploading ──recordUploadToken──▶ uploading+token ──markBackedUp──▶ backed_up
+ *      ▲                         │  ▲                               │
+ *      └──── returnForUpload ────┼──┴───────────────────────────────┘ (token refused or expired)
+ *   failed ◀──────── fail ───────┘ (from pending or uploading)      failed ──retryFailed──▶ pending
+ */
+export class DeliveryLedger {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Create the account's delivery of some content, once: null when it already existed. */
+  async open(tx: Tx, id: string, accountId: string, sha256: string): Promise<boolean> {
+    const inserted = await tx.$executeRaw`
+      INSERT INTO deliveries (id, account_id, blob_sha256, created_at, updated_at)
+      VALUES (${id}::uuid, ${accountId}::uuid, ${sha256}, ${this.clock()}, ${this.clock()})
+      ON CONFLICT (blob_sha256, account_id) DO NOTHING`;
+    return inserted === 1;
+  }
+
+  /**
+   * pending, or uploading without a usable token (a retry; a token expiring before `freshUntil`) → uploading, counting
+   * the attempt. False: nothing to send any more (backed up, failed, or holding a good token meanwhile).
+   */
+  async beginUpload(id: string, freshUntil: Date): Promise<boolean> {
+    const moved = await this.db.$executeRaw`
+      UPDATE deliveries SET state = 'uploading', attempts = attempts + 1, next_attempt_at = NULL,
+        upload_token = NULL, upload_token_expires_at = NULL, updated_at = ${this.clock()}
+      WHERE id = ${id}::uuid AND state IN ('pending', 'uploading')
+        AND (upload_token IS NULL OR upload_token_expires_at <= ${freshUntil})`;
+    return moved === 1;
+  }
+
+  /** Remember a resumable session so a crash resumes it instead of sending the bytes again. */
+  async saveUploadSession(id: string, session: string): Promise<boolean> {
+    const saved = await this.db.$executeRaw`
+      UPDATE deliveries SET upload_session_url = ${session}, updated_at = ${this.clock()}
+      WHERE id = ${id}::uuid AND state = 'uploading' AND upload_token IS NULL`;
+    return saved === 1;
+  }
+
+  /** uploading → uploading with a token: the bytes are at Google; only the media item is left to create. */
+  async recordUploadToken(id: string, token: string, expiresAt: Date): Promise<boolean> {
+    const saved = await this.db.$executeRaw`
+      UPDATE deliveries SET upload_token = ${token}, upload_token_expires_at = ${expiresAt}, upload_session_url = NULL,
+        last_error = NULL, updated_at = ${this.clock()}
+      WHERE id = ${id}::uuid AND state = 'uploading' AND upload_token IS NULL`;
+    return saved === 1;
+  }
+
+  /** uploading with a token → backed_up: Google made the media item. */
+  async markBackedUp(tx: Tx, id: string, mediaItemId: string | null): Promise<boolean> {
+    const at = this.clock();
+    const moved = await tx.$executeRaw`
+      UPDATE deliveries SET state = 'backed_up', media_item_id = ${mediaItemId}, backed_up_at = ${at}, last_error = NULL,
+        upload_token = NULL, upload_token_expires_at = NULL, upload_session_url = NULL, next_attempt_at = NULL, updated_at = ${at}
+      WHERE id = ${id}::uuid AND state = 'uploading' AND upload_token IS NOT NULL`;
+    return moved === 1;
+  }
+
+  /** pending or uploading → failed, for good (until an admin retries): the one way to fail a delivery. */
+  async fail(id: string, reason: string, tx?: Tx): Promise<boolean> {
+    const moved = await (tx ?? this.db).$executeRaw`
+      UPDATE deliveries SET state = 'failed', last_error = ${reason}, upload_token = NULL, upload_token_expires_at = NULL,
+        upload_session_url = NULL, next_attempt_at = NULL, updated_at = ${this.clock()}
+      WHERE id = ${id}::uuid AND state IN ('pending', 'uploading')`;
+    return moved === 1;
+  }
+
+  /**
+   * A transient refusal: keep the delivery where it is, note why, and say when to try again (null: whenever the
+   * job runs next). `attempts` adjusts the count: +1 for a failure that counts, -1 to give back an attempt a
+   * rate limit or the quota took, 0 to leave it.
+   */
+  async deferRetry(ids: string[], change: { reason: string; nextAttemptAt: Date | null; attempts?: -1 | 0 | 1 }, tx?: Tx): Promise<number> {
+    if (ids.length === 0) return 0;
+    const delta = change.attempts ?? 0;
+    return (tx ?? this.db).$executeRaw`
+      UPDATE deliveries SET last_error = ${change.reason}, next_attempt_at = ${change.nextAttemptAt},
+        attempts = GREATEST(attempts + ${delta}::int, 0), updated_at = ${this.clock()}
+      WHERE id = ANY(${ids}::uuid[]) AND state IN ('pending', 'uploading')`;
+  }
+
+  /** Note why a whole batch stopped (re-auth, quota) without changing its state or schedule. */
+  async noteError(tx: Tx, ids: string[], reason: string): Promise<number> {
+    return tx.$executeRaw`
+      UPDATE deliveries SET last_error = ${reason}, updated_at = ${this.clock()}
+      WHERE id = ANY(${ids}::uuid[]) AND state IN ('pending', 'uploading')`;
+  }
+
+  /** uploading (with a token Google refused) → pending: the bytes must be sent again. */
+  async returnForUpload(tx: Tx, ids: string[], reason: string): Promise<number> {
+    return tx.$executeRaw`
+      UPDATE deliveries SET state = 'pending', upload_token = NULL, upload_token_expires_at = NULL, upload_session_url = NULL,
+        last_error = ${reason}, updated_at = ${this.clock()}
+      WHERE id = ANY(${ids}::uuid[]) AND state = 'uploading'`;
+  }
+
+  /** Tokens too close to their end to be worth using: back to pending, to be sent again. */
+  async expireTokens(freshUntil: Date, accountId?: string): Promise<number> {
+    const only = accountId ?? null;
+    return this.db.$executeRaw`
+      UPDATE deliveries SET state = 'pending', upload_token = NULL, upload_token_expires_at = NULL, updated_at = ${this.clock()}
+      WHERE state = 'uploading' AND upload_token IS NOT NULL AND upload_token_expires_at <= ${freshUntil}
+        AND (${only}::uuid IS NULL OR account_id = ${only}::uuid)`;
+  }
+
+  /** failed → pending, by id or for an account (an admin's retry). Attempts and the last reason stay for the record. */
+  async retryFailed(where: { ids?: string[]; accountId?: string }): Promise<number> {
+    const ids = where.ids ?? null;
+    const account = where.accountId ?? null;
+    return this.db.$executeRaw`
+      UPDATE deliveries SET state = 'pending', next_attempt_at = NULL, upload_token = NULL, upload_token_expires_at = NULL,
+        upload_session_url = NULL, updated_at = ${this.clock()}
+      WHERE state = 'failed' AND (${ids}::uuid[] IS NULL OR id = ANY(${ids}::uuid[]))
+        AND (${account}::uuid IS NULL OR account_id = ${account}::uuid)`;
+  }
+
+  /** The account's place for a new delivery in its backlog (for the scheduler's fair interleaving). */
+  async backlogRank(tx: Tx, accountId: string): Promise<number> {
+    const [row] = await tx.$queryRaw<{ n: bigint }[]>`
+      SELECT count(*) AS n FROM deliveries WHERE account_id = ${accountId}::uuid AND state IN ('pending', 'uploading')`;
+    return Number(row?.n ?? 1);
+  }
+
+  /**
+   * One page of the deliveries the scheduler should have jobs for, in key order after `afterId`: bytes still to send
+   * (`upload`), or tokens waiting for their media item (`create`), of accounts that may forward now.
+   */
+  async schedulable(afterId: string | null, limit: number, accountId?: string): Promise<Array<DeliveryRef & { hasToken: boolean }>> {
+    const only = accountId ?? null;
+    const rows = await this.db.$queryRaw<{ id: string; account_id: string; has_token: boolean }[]>`
+      SELECT d.id, d.account_id, d.upload_token IS NOT NULL AS has_token
+      FROM deliveries d JOIN accounts a ON a.id = d.account_id
+      WHERE d.state IN ('pending', 'uploading') AND a.forwarding = 'active' AND a.google_status = 'linked'
+        AND (${only}::uuid IS NULL OR d.account_id = ${only}::uuid)
+        AND (${afterId}::uuid IS NULL OR d.id > ${afterId}::uuid)
+      ORDER BY d.id
+      LIMIT ${limit}`;
+    return rows.map((r) => ({ id: r.id, accountId: r.account_id, hasToken: r.has_token }));
+  }
+}
+
+export type { Q };

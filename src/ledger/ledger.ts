@@ -1,0 +1,36 @@
+import type { Db } from '../db/client.ts';
+import { AccountLedger } from './accounts.ts';
+import { AssetLedger } from './assets.ts';
+import { BlobLedger } from './blobs.ts';
+import { withContentLock } from './content-lock.ts';
+import { DeliveryLedger } from './deliveries.ts';
+import { SettingsLedger } from './settings.ts';
+import type { Clock, Tx } from './tx.ts';
+
+/**
+ * The only code that writes ledger state (blobs, assets, deliveries, installation settings). Routes, workers and the
+ * intake call it; none of them writes those tables. One clock stamps every change.
+ */
+export class Ledger {
+  readonly deliveries: DeliveryLedger;
+  readonly blobs: BlobLedger;
+  readonly assets: AssetLedger;
+  readonly settings: SettingsLedger;
+  readonly accounts: AccountLedger;
+
+  constructor(
+    readonly db: Db,
+    readonly clock: Clock,
+  ) {
+    this.deliveries = new DeliveryLedger(db, clock);
+    this.blobs = new BlobLedger(db, clock);
+    this.assets = new AssetLedger(db, clock, this.deliveries);
+    this.settings = new SettingsLedger(db);
+    this.accounts = new AccountLedger(db);
+  }
+
+  /** A transaction holding the content lock of `sha256`: the frame of every change to that content. */
+  withContent<T>(sha256: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return withContentLock(this.db, sha256, fn);
+  }
+}
