@@ -70,7 +70,12 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
   services.ledger = new Ledger(db, () => services.clock());
   services.scheduler = new ForwardScheduler(services.ledger, queues, log);
   // Before anything reads or writes the spool: is it the one this ledger's blobs live in?
-  await openSpool(blobs, services.ledger);
+  try {
+    await openSpool(blobs, services.ledger);
+  } catch (err) {
+    await closeServices(services);
+    throw err;
+  }
   // Gauges read the clock through services, so a test that moves the clock moves them too.
   services.metrics = new Metrics({ db, queues, config, clock: () => services.clock() });
   return services;

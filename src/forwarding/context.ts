@@ -25,6 +25,8 @@ export interface ForwardingOptions {
   uploadConcurrency: number;
   /** The least wait after a 429 (Google: 30 s); tests shorten it. */
   minRateLimitWaitMs: number;
+  /** How often a delivery looks again for a spool that went away (unmounted, swapped). */
+  spoolRecheckMs: number;
 }
 
 export const DEFAULT_FORWARDING: ForwardingOptions = {
@@ -38,6 +40,7 @@ export const DEFAULT_FORWARDING: ForwardingOptions = {
   retentionIntervalMs: 10 * 60_000,
   uploadConcurrency: 4,
   minRateLimitWaitMs: MIN_RATE_LIMIT_WAIT_MS,
+  spoolRecheckMs: 60_000,
 };
 
 /** What the forwarding processors share: the services, Google access per account and the quota ledger. */

@@ -40,8 +40,8 @@ export async function runUpload(ctx: ForwardingContext, job: Job<UploadJob>, tok
   if (bytes === 'unverifiable') {
     // The spool is not the one verified at start (unmounted, swapped): nothing can be concluded about any file.
     log.error({ deliveryId: delivery.id, spool: blobs.root }, 'the spool is not available or not this relay\'s; holding deliveries until it is');
-    await ledger.deliveries.deferRetry([delivery.id], { reason: SPOOL_UNAVAILABLE, nextAttemptAt: new Date(ctx.now().getTime() + SPOOL_RECHECK_MS) });
-    return sleepJob(job, token, SPOOL_RECHECK_MS);
+    await ledger.deliveries.deferRetry([delivery.id], { reason: SPOOL_UNAVAILABLE, nextAttemptAt: new Date(ctx.now().getTime() + ctx.options.spoolRecheckMs) });
+    return sleepJob(job, token, ctx.options.spoolRecheckMs);
   }
   if (bytes === 'lost') {
     // Stored bytes missing or damaged: say so, and let the phones send them again (check lists them as missing).
@@ -75,7 +75,6 @@ export async function runUpload(ctx: ForwardingContext, job: Job<UploadJob>, tok
 }
 
 const SPOOL_UNAVAILABLE = 'The relay cannot see its spool (not mounted, or not this relay\'s); waiting for it';
-const SPOOL_RECHECK_MS = 60_000;
 
 /**
  * Whether the bytes to send are here and sound. A file counts as lost only when its absence (ENOENT) or damage is

@@ -26,6 +26,7 @@ export const FAST_FORWARDING: Partial<ForwardingOptions> = {
   quotaRecheckMs: 500,
   reconcileIntervalMs: 1000,
   minRateLimitWaitMs: 300,
+  spoolRecheckMs: 300,
 };
 
 export interface Rig {
