@@ -3,6 +3,7 @@ import type { Services } from '../services.ts';
 import { tokenHealth } from '../google/token-health.ts';
 import { countAssetsBy } from '../assets/asset-view.ts';
 import { Counts, Timestamp } from '../http/schemas.ts';
+import { inBacklog } from '../ledger/backlog.ts';
 
 export const AccountSchema = Type.Object({
   id: Type.String(),
@@ -36,7 +37,7 @@ export async function accountViews(services: Services, where: { ids?: string[] }
   const counts = await countAssetsBy(db, 'account', ids);
   const backlog = await db.$queryRaw<{ account_id: string; bytes: bigint }[]>`
     SELECT d.account_id, sum(b.size) AS bytes FROM deliveries d JOIN blobs b ON b.sha256 = d.blob_sha256
-    WHERE d.account_id = ANY(${ids}::uuid[]) AND d.state IN ('pending', 'uploading') GROUP BY 1`;
+    WHERE d.account_id = ANY(${ids}::uuid[]) AND ${inBacklog('d')} GROUP BY 1`;
   const backlogBytes = new Map(backlog.map((r) => [r.account_id, Number(r.bytes)]));
   return accounts.map((a) => ({
     id: a.id,

@@ -3,6 +3,7 @@ import type { Services } from '../services.ts';
 import { QuotaLedger } from '../forwarding/quota.ts';
 import { Nullable, Timestamp } from '../http/schemas.ts';
 import { tokenHealth } from '../google/token-health.ts';
+import { inBacklog } from '../ledger/backlog.ts';
 
 export const StatusSchema = Type.Object({
   demoMode: Type.Boolean(),
@@ -44,8 +45,8 @@ export async function relayStatus(services: Services) {
       select: { id: true, name: true, forwarding: true, googleStatus: true, googleLinkedAt: true, googleError: true },
     }),
     db.$queryRaw<{ account_id: string; backlog: bigint; bytes: bigint; failed: bigint }[]>`
-      SELECT d.account_id, count(*) FILTER (WHERE d.state IN ('pending', 'uploading')) AS backlog,
-        coalesce(sum(b.size) FILTER (WHERE d.state IN ('pending', 'uploading')), 0) AS bytes,
+      SELECT d.account_id, count(*) FILTER (WHERE ${inBacklog('d')}) AS backlog,
+        coalesce(sum(b.size) FILTER (WHERE ${inBacklog('d')}), 0) AS bytes,
         count(*) FILTER (WHERE d.state = 'failed') AS failed
       FROM deliveries d JOIN blobs b ON b.sha256 = d.blob_sha256 GROUP BY 1`,
     db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM deliveries WHERE backed_up_at > ${new Date(now.getTime() - 3600_000)}`,

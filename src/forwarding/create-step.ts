@@ -9,6 +9,7 @@ import type { CreateJob } from './queue.ts';
 import type { DeliveryRef } from '../ledger/scheduler.ts';
 import type { Tx } from '../ledger/tx.ts';
 import { UPLOAD_TOKEN_LIFETIME_MS } from './upload-step.ts';
+import { inBacklog } from '../ledger/backlog.ts';
 
 const MAX_BATCH = 50;
 const BUSY_RETRY_MS = 2000;
@@ -136,9 +137,9 @@ async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<
  */
 async function gatherWait(ctx: ForwardingContext, tx: Tx, accountId: string, rows: ReadyRow[], now: Date): Promise<number> {
   const [{ outstanding }] = (await tx.$queryRaw<{ outstanding: number }[]>`
-    SELECT count(*)::int AS outstanding FROM deliveries
-    WHERE account_id = ${accountId}::uuid AND state IN ('pending', 'uploading') AND upload_token IS NULL
-      AND (next_attempt_at IS NULL OR next_attempt_at <= ${now})`) as [{ outstanding: number }];
+    SELECT count(*)::int AS outstanding FROM deliveries d
+    WHERE d.account_id = ${accountId}::uuid AND ${inBacklog('d')} AND d.upload_token IS NULL
+      AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ${now})`) as [{ outstanding: number }];
   if (outstanding === 0) return 0;
   const oldestTokenAt = Math.min(...rows.map((r) => r.upload_token_expires_at.getTime() - UPLOAD_TOKEN_LIFETIME_MS));
   const left = oldestTokenAt + ctx.options.createGatherMs - now.getTime();

@@ -1,5 +1,6 @@
 import type { Db } from '../db/client.ts';
 import { quotaDay, quotaResetsAt } from './quota-day.ts';
+import { inBacklog } from '../ledger/backlog.ts';
 
 /**
  * Prisma's interactive-transaction defaults (2 s to get a connection, 5 s to finish) are too tight for a ledger
@@ -44,7 +45,7 @@ export class QuotaLedger {
 
       const waiting = await tx.$queryRaw<{ account_id: string }[]>`
         SELECT DISTINCT d.account_id FROM deliveries d JOIN accounts a ON a.id = d.account_id
-        WHERE d.state IN ('pending', 'uploading') AND a.forwarding = 'active' AND a.google_status = 'linked'`;
+        WHERE ${inBacklog('d')} AND a.forwarding = 'active' AND a.google_status = 'linked'`;
       const contenders = new Set(waiting.map((w) => w.account_id)).add(accountId);
       const share = Math.floor(this.dailyLimit / contenders.size);
       const mine = used.get(accountId) ?? 0;

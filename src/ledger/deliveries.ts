@@ -1,8 +1,7 @@
 import type { Db } from '../db/client.ts';
 import type { Clock, Tx } from './tx.ts';
 import type { DeliveryRef } from './scheduler.ts';
-
-type Q = Db | Tx;
+import { inBacklog } from './backlog.ts';
 
 /**
  * The delivery state machine, and the only code that changes a delivery. Every transition names the states it may
@@ -130,7 +129,7 @@ export class DeliveryLedger {
   /** The account's place for a new delivery in its backlog (for the scheduler's fair interleaving). */
   async backlogRank(tx: Tx, accountId: string): Promise<number> {
     const [row] = await tx.$queryRaw<{ n: bigint }[]>`
-      SELECT count(*) AS n FROM deliveries WHERE account_id = ${accountId}::uuid AND state IN ('pending', 'uploading')`;
+      SELECT count(*) AS n FROM deliveries d WHERE d.account_id = ${accountId}::uuid AND ${inBacklog('d')}`;
     return Number(row?.n ?? 1);
   }
 
@@ -143,7 +142,7 @@ export class DeliveryLedger {
     const rows = await this.db.$queryRaw<{ id: string; account_id: string; has_token: boolean }[]>`
       SELECT d.id, d.account_id, d.upload_token IS NOT NULL AS has_token
       FROM deliveries d JOIN accounts a ON a.id = d.account_id
-      WHERE d.state IN ('pending', 'uploading') AND a.forwarding = 'active' AND a.google_status = 'linked'
+      WHERE ${inBacklog('d')} AND a.forwarding = 'active' AND a.google_status = 'linked'
         AND (${only}::uuid IS NULL OR d.account_id = ${only}::uuid)
         AND (${afterId}::uuid IS NULL OR d.id > ${afterId}::uuid)
       ORDER BY d.id
@@ -151,5 +150,3 @@ export class DeliveryLedger {
     return rows.map((r) => ({ id: r.id, accountId: r.account_id, hasToken: r.has_token }));
   }
 }
-
-export type { Q };
