@@ -6,6 +6,8 @@ import { createLogger } from './ops/logger.ts';
 import { closeServices, createServices } from './services.ts';
 import { startDemoEmulator } from './ops/demo.ts';
 import { demoLinkAll } from './google/demo-link.ts';
+import { guardGoogleClient } from './google/client-guard.ts';
+import { exitOnRefusal } from './ops/start-refused.ts';
 
 type Role = 'all' | 'api' | 'worker';
 
@@ -43,6 +45,7 @@ async function main() {
   }
   const services = await createServices(config, log);
   const stops: Array<() => Promise<void> | void> = [];
+  await guardGoogleClient(services);
   if (config.demoMode) {
     const emulator = await startDemoEmulator(config, log);
     if (emulator) {
@@ -80,4 +83,4 @@ async function main() {
   });
 }
 
-await main();
+await main().catch(exitOnRefusal);
