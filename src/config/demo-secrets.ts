@@ -12,7 +12,10 @@ const MIN_TOKEN_LENGTH = 32;
  * regular file (not a symlink). The checks run on the opened handle, so the file cannot be swapped in between.
  */
 export async function readSecretFile(file: string): Promise<string> {
-  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ELOOP') throw new StartRefused(`${file} is a symbolic link; a secret must be a file of its own: replace it, or remove it for a new secret`);
+    throw err;
+  });
   try {
     const stat = await handle.stat();
     if (!stat.isFile()) throw new StartRefused(`${file} is not a regular file: remove it, and a new secret is generated`);
