@@ -194,7 +194,7 @@ itAlso('refuses a client secret without a client id, and reports a malformed ENC
   }
 });
 
-import { chmod, chown, mkdir as mkdirP, mkdtemp, readFile as readFileP, rm, stat, symlink, writeFile as writeFileP } from 'node:fs/promises';
+import { chmod, chown, mkdir as mkdirP, mkdtemp, readdir, readFile as readFileP, rm, stat, symlink, writeFile as writeFileP } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { fillDemoSecrets } from '../src/config/demo-secrets.ts';
 import { StartRefused } from '../src/ops/start-refused.ts';
@@ -244,6 +244,14 @@ describe('demo secrets (finding 15 of issue 10)', () => {
       assert.equal(again.config.adminToken, first.config.adminToken);
       assert.deepEqual(again.config.encryptionKey, first.config.encryptionKey);
       assert.ok(first.config.adminToken!.length >= 32);
+    }));
+
+  it('processes starting together agree on one secret and never read a half-written file', () =>
+    withDir(async (dir) => {
+      const all = await Promise.all(Array.from({ length: 8 }, () => fillDemoSecrets(demo(dir))));
+      assert.equal(new Set(all.map((r) => r.config.adminToken)).size, 1);
+      assert.equal(new Set(all.map((r) => r.config.encryptionKey!.toString('hex'))).size, 1);
+      assert.deepEqual((await readdir(path.join(dir, 'secrets'))).sort(), ['admin-token', 'encryption-key'], 'no temp files left');
     }));
 
   it('a token file with mode 0644 is refused, with what to do', () =>

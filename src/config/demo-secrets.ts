@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StartRefused } from '../ops/start-refused.ts';
 import type { Config } from './config.ts';
@@ -51,10 +51,17 @@ async function readOrCreate(file: string, make: () => string): Promise<string> {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  // 'wx': two processes starting together must not overwrite each other's secret; the loser reads the winner's.
-  await writeFile(file, `${make()}\n`, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EEXIST') throw err;
-  });
+  // Written aside, then published by link(), which never overwrites: two processes starting together (API and
+  // worker) agree on one secret, and neither can read a half-written file.
+  const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(temp, `${make()}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    await link(temp, file).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  } finally {
+    await unlink(temp);
+  }
   return readSecretFile(file);
 }
 
