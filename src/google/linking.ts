@@ -137,11 +137,11 @@ export async function finishLink(
   if (linked.count !== 1) {
     // The new grant is of no use: give it back rather than leave it valid at Google.
     await client.revokeToken(tokens.refresh_token).catch(() => {});
-    const current = await db.account.findUnique({ where: { id: accountId }, select: { googleEmail: true } });
-    if (!current) throw new ApiError('not_found', 'No such account');
+    if (!(await db.account.count({ where: { id: accountId } }))) throw new ApiError('not_found', 'No such account');
+    // The callback is a public page: name only the Google account that just consented, never the linked one.
     throw new ApiError(
       'conflict',
-      `This account is linked to ${current.googleEmail}, but the consent was given by ${email ?? 'an account without an e-mail'}. To move the account to that Google account, link again with "replace": true.`,
+      `This account is linked to another Google account than ${email ?? 'the one that consented'}; nothing was changed. To move the account to ${email ?? 'it'}, link again with "replace": true.`,
     );
   }
   services.log.info({ accountId, email }, 'Google account linked');
