@@ -17,7 +17,7 @@ FROM node:20-bookworm-slim
 # README's Performance section. test/production-command.test.ts keeps the two the same.
 ENV NODE_ENV=production \
     PORT=8080 \
-    SPOOL_DIR=/data/spool \
+    DATA_DIR=/data \
     MALLOC_ARENA_MAX=2 \
     MALLOC_MMAP_THRESHOLD_=131072
 WORKDIR /app

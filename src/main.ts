@@ -4,9 +4,10 @@ import { fillDemoSecrets } from './config/demo-secrets.ts';
 import { migrate } from './db/migrate.ts';
 import { createLogger } from './ops/logger.ts';
 import { closeServices, createServices } from './services.ts';
-import { SpoolIdentityError } from './ingest/spool-identity.ts';
 import { startDemoEmulator } from './ops/demo.ts';
 import { demoLinkAll } from './google/demo-link.ts';
+import { guardGoogleClient } from './google/client-guard.ts';
+import { exitOnRefusal } from './ops/start-refused.ts';
 
 type Role = 'all' | 'api' | 'worker';
 
@@ -42,16 +43,10 @@ async function main() {
       'DEMO MODE: no GOOGLE_CLIENT_ID is configured, so photos are NOT sent to Google Photos. Set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET to back up for real.',
     );
   }
-  let services;
-  try {
-    services = await createServices(config, log);
-  } catch (err) {
-    // A refusal that names what to check is the whole message; anything else goes to the log with its details.
-    if (err instanceof SpoolIdentityError) console.error(err.message);
-    else log.fatal({ err }, 'start-up failed');
-    process.exit(1);
-  }
+  // A spool that is not this ledger's refuses the start (StartRefused, handled by exitOnRefusal below).
+  const services = await createServices(config, log);
   const stops: Array<() => Promise<void> | void> = [];
+  await guardGoogleClient(services);
   if (config.demoMode) {
     const emulator = await startDemoEmulator(config, log);
     if (emulator) {
@@ -89,4 +84,4 @@ async function main() {
   });
 }
 
-await main();
+await main().catch(exitOnRefusal);

@@ -193,3 +193,108 @@ itAlso('refuses a client secret without a client id, and reports a malformed ENC
     assertAlso.equal((err as InstanceType<typeof ConfigErrorAlso>).problems.filter((p) => p.includes('ENCRYPTION_KEY')).length, 1);
   }
 });
+
+import { chmod, chown, mkdir as mkdirP, mkdtemp, readdir, readFile as readFileP, rm, stat, symlink, writeFile as writeFileP } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { fillDemoSecrets } from '../src/config/demo-secrets.ts';
+import { StartRefused } from '../src/ops/start-refused.ts';
+
+describe('one data directory (DATA_DIR)', () => {
+  it('the spool and the demo secrets live under DATA_DIR (default ./data); SPOOL_DIR still overrides the spool', () => {
+    const c = loadConfig({});
+    assert.equal(c.dataDir, path.resolve('data'));
+    assert.equal(c.spoolDir, path.resolve('data/spool'));
+    const d = loadConfig({ DATA_DIR: '/srv/relay' });
+    assert.equal(d.dataDir, '/srv/relay');
+    assert.equal(d.spoolDir, '/srv/relay/spool');
+    assert.equal(loadConfig({ DATA_DIR: '/srv/relay', SPOOL_DIR: '/mnt/big/spool' }).spoolDir, '/mnt/big/spool');
+  });
+
+  it('ACCEPT_GOOGLE_CLIENT_CHANGE is off unless set; a GOOGLE_CLIENT_ID cannot pass for the ledger\'s "(demo)"', () => {
+    assert.equal(loadConfig({}).acceptGoogleClientChange, false);
+    assert.equal(loadConfig({ ACCEPT_GOOGLE_CLIENT_CHANGE: 'true' }).acceptGoogleClientChange, true);
+    const problems = problemsOf({ ...REAL, GOOGLE_CLIENT_ID: '(demo)' });
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.ok(problems[0]!.startsWith('GOOGLE_CLIENT_ID '));
+  });
+});
+
+describe('demo secrets (finding 15 of issue 10)', () => {
+  const withDir = async (run: (dir: string) => Promise<void>) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'photo-relay-secrets-'));
+    try {
+      await run(dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+  const demo = (dir: string, env: Record<string, string> = {}) => loadConfig({ DATA_DIR: dir, ...env });
+  const refused = (pattern: RegExp) => (err: Error) => err instanceof StartRefused && pattern.test(err.message);
+
+  it('are generated in DATA_DIR/secrets (0600, in a 0700 folder), never beside a SPOOL_DIR elsewhere, and read back on restart', () =>
+    withDir(async (dir) => {
+      const spoolElsewhere = path.join(dir, 'elsewhere', 'x');
+      const first = await fillDemoSecrets(demo(path.join(dir, 'data'), { SPOOL_DIR: spoolElsewhere }));
+      assert.equal(first.adminTokenFile, path.join(dir, 'data', 'secrets', 'admin-token'));
+      assert.equal((await stat(first.adminTokenFile!)).mode & 0o777, 0o600);
+      assert.equal((await stat(path.join(dir, 'data', 'secrets'))).mode & 0o777, 0o700);
+      assert.equal((await stat(path.join(dir, 'data', 'secrets', 'encryption-key'))).mode & 0o777, 0o600);
+      await assert.rejects(stat(path.join(dir, 'elsewhere', 'secrets')), { code: 'ENOENT' });
+      const again = await fillDemoSecrets(demo(path.join(dir, 'data')));
+      assert.equal(again.config.adminToken, first.config.adminToken);
+      assert.deepEqual(again.config.encryptionKey, first.config.encryptionKey);
+      assert.ok(first.config.adminToken!.length >= 32);
+    }));
+
+  it('processes starting together agree on one secret and never read a half-written file', () =>
+    withDir(async (dir) => {
+      const all = await Promise.all(Array.from({ length: 8 }, () => fillDemoSecrets(demo(dir))));
+      assert.equal(new Set(all.map((r) => r.config.adminToken)).size, 1);
+      assert.equal(new Set(all.map((r) => r.config.encryptionKey!.toString('hex'))).size, 1);
+      assert.deepEqual((await readdir(path.join(dir, 'secrets'))).sort(), ['admin-token', 'encryption-key'], 'no temp files left');
+    }));
+
+  it('a token file with mode 0644 is refused, with what to do', () =>
+    withDir(async (dir) => {
+      await fillDemoSecrets(demo(dir));
+      const file = path.join(dir, 'secrets', 'admin-token');
+      await chmod(file, 0o644);
+      await assert.rejects(fillDemoSecrets(demo(dir)), refused(/admin-token has mode 0644; a secret must be 0600/));
+      // The encryption key file is held to the same rule.
+      await chmod(file, 0o600);
+      await chmod(path.join(dir, 'secrets', 'encryption-key'), 0o640);
+      await assert.rejects(fillDemoSecrets(demo(dir)), refused(/encryption-key has mode 0640/));
+    }));
+
+  it('a token file shorter than 32 characters is refused', () =>
+    withDir(async (dir) => {
+      await mkdirP(path.join(dir, 'secrets'), { mode: 0o700 });
+      const file = path.join(dir, 'secrets', 'admin-token');
+      await writeFileP(file, 'short-token-0123456789\n', { mode: 0o600 });
+      await assert.rejects(fillDemoSecrets(demo(dir)), refused(/fewer than 32 characters/));
+      assert.equal(await readFileP(file, 'utf8'), 'short-token-0123456789\n', 'left as it was for the admin to look at');
+    }));
+
+  it("a token file that is not the process owner's, or a symlink, is refused", () =>
+    withDir(async (dir) => {
+      await fillDemoSecrets(demo(dir));
+      const file = path.join(dir, 'secrets', 'admin-token');
+      if (process.getuid?.() === 0) {
+        await chown(file, 4242, 4242);
+        await assert.rejects(fillDemoSecrets(demo(dir)), refused(/belongs to user 4242/));
+        await chown(file, 0, 0);
+      }
+      const real = path.join(dir, 'elsewhere-token');
+      await writeFileP(real, 'x'.repeat(40), { mode: 0o600 });
+      await rm(file);
+      await symlink(real, file);
+      await assert.rejects(fillDemoSecrets(demo(dir)), refused(/is a symbolic link/));
+    }));
+
+  it('outside demo mode nothing is read or written', () =>
+    withDir(async (dir) => {
+      const c = loadConfig({ ...REAL, DATA_DIR: dir });
+      assert.equal((await fillDemoSecrets(c)).config, c);
+      await assert.rejects(stat(path.join(dir, 'secrets')), { code: 'ENOENT' });
+    }));
+});

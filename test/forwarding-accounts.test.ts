@@ -138,9 +138,9 @@ describe('re-link without unlinking', () => {
     const m = await member(rig, 'Switcher');
     const first = await send(m.phone, jpeg(5000));
     await waitAssetState(rig, first, 'backed_up');
-    // The admin links the account again, choosing another Google account; the old grant stays valid at Google.
+    // The admin links the account again, choosing another Google account (saying so: replace); the old grant stays valid at Google.
     const newEmail = uniqueEmail('switched-to');
-    await rig.link(m.accountId, newEmail);
+    await rig.link(m.accountId, newEmail, { replace: true });
     assert.equal((await account(rig, m.accountId)).google.email, newEmail);
     const second = await send(m.phone, jpeg(5100));
     await waitAssetState(rig, second, 'backed_up');

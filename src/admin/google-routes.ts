@@ -7,7 +7,14 @@ import { finishLink, parseRedirectUrl, startLink, unlink } from '../google/linki
 import type { Services } from '../services.ts';
 import { accountViews, AccountSchema } from './account-view.ts';
 
-const CompleteBody = Type.Object({ redirectUrl: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false });
+const Replace = Type.Boolean({
+  description: 'Replace a link to another Google account: without it, a consent given by another Google account than the linked one is a 409',
+});
+const AuthorizeBody = Type.Union([Type.Object({ replace: Type.Optional(Replace) }, { additionalProperties: false }), Type.Null()]);
+const CompleteBody = Type.Object(
+  { redirectUrl: Type.String({ minLength: 1, maxLength: 4096 }), replace: Type.Optional(Replace) },
+  { additionalProperties: false },
+);
 
 /** Admin routes that link an account to a Google Photos library. */
 export default async function googleRoutes(app: FastifyInstance, { services }: { services: Services }) {
@@ -17,17 +24,21 @@ export default async function googleRoutes(app: FastifyInstance, { services }: {
     return found.id;
   }
 
-  app.post<{ Params: typeof IdParams.static }>(
+  app.post<{ Params: typeof IdParams.static; Body: typeof AuthorizeBody.static | undefined }>(
     '/accounts/:id/google/authorize',
     {
       schema: {
         summary: 'Start linking a Google Photos library: open authUrl, consent, and Google redirects back to the relay',
+        description: 'Voids any earlier authorize of the account. In demo mode, only accounts created in demo mode can be linked (409 otherwise).',
         tags: ['admin'],
         params: IdParams,
-        response: { 200: Type.Object({ authUrl: Type.String() }), ...errorResponses(401, 403, 404) },
+        body: AuthorizeBody,
+        response: { 200: Type.Object({ authUrl: Type.String() }), ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
-    async (request) => ({ authUrl: await startLink(services, await existing(request.params.id)) }),
+    async (request) => ({
+      authUrl: await startLink(services, await existing(request.params.id), { replace: request.body?.replace ?? false }),
+    }),
   );
 
   app.post<{ Params: typeof IdParams.static; Body: typeof CompleteBody.static }>(
@@ -38,12 +49,12 @@ export default async function googleRoutes(app: FastifyInstance, { services }: {
         tags: ['admin'],
         params: IdParams,
         body: CompleteBody,
-        response: { 200: AccountSchema, ...errorResponses(400, 401, 403, 404) },
+        response: { 200: AccountSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
     async (request) => {
       const accountId = await existing(request.params.id);
-      await finishLink(services, { ...parseRedirectUrl(request.body.redirectUrl), accountId });
+      await finishLink(services, { ...parseRedirectUrl(request.body.redirectUrl), accountId, replace: request.body.replace ?? false });
       return (await accountViews(services, { ids: [accountId] }))[0];
     },
   );

@@ -9,6 +9,8 @@ export interface Config {
   host: string;
   port: number;
   publicUrl: string;
+  /** The relay's own files: the spool and (demo mode) its generated secrets live under it unless overridden. */
+  dataDir: string;
   spoolDir: string;
   adminToken: string | undefined;
   encryptionKey: Buffer | undefined;
@@ -40,6 +42,11 @@ export interface Config {
   demoMode: boolean;
   /** Where demo mode runs the bundled emulator (127.0.0.1 only). */
   demoEmulatorPort: number;
+  /**
+   * Start although accounts were linked by another OAuth client (or by demo mode) than the one configured now:
+   * those accounts are put in needs_reauth instead of the start being refused.
+   */
+  acceptGoogleClientChange: boolean;
 }
 
 export class ConfigError extends Error {
@@ -59,7 +66,9 @@ export function loadConfig(env: Env = process.env): Config {
   const read = new EnvReader(env, problems);
 
   const port = read.int('PORT', 8080, 0, 65535);
-  const googleClientId = read.optional('GOOGLE_CLIENT_ID');
+  // Google's client ids never hold spaces or parentheses; the ledger records demo links as "(demo)".
+  const googleClientId = read.optional('GOOGLE_CLIENT_ID', /^[^\s()]+$/);
+  const dataDir = path.resolve(read.string('DATA_DIR', './data'));
   const demoMode = googleClientId === undefined;
 
   const config: Config = {
@@ -69,7 +78,8 @@ export function loadConfig(env: Env = process.env): Config {
     host: read.string('HOST', '0.0.0.0'),
     port,
     publicUrl: read.url('PUBLIC_URL', `http://localhost:${port}`, ['http:', 'https:']).replace(/\/+$/, ''),
-    spoolDir: path.resolve(read.string('SPOOL_DIR', './data/spool')),
+    dataDir,
+    spoolDir: path.resolve(read.optional('SPOOL_DIR') ?? path.join(dataDir, 'spool')),
     adminToken: read.optional('ADMIN_TOKEN'),
     encryptionKey: read.base64Key('ENCRYPTION_KEY', 32),
     maxUploadBytes: read.int('MAX_UPLOAD_BYTES', 20 * GIB, 1, Number.MAX_SAFE_INTEGER),
@@ -94,6 +104,7 @@ export function loadConfig(env: Env = process.env): Config {
     keepOriginals: read.bool('KEEP_ORIGINALS', false),
     demoMode,
     demoEmulatorPort: read.int('DEMO_EMULATOR_PORT', 8090, 1, 65535),
+    acceptGoogleClientChange: read.bool('ACCEPT_GOOGLE_CLIENT_CHANGE', false),
   };
   if (demoMode) {
     // Demo mode forwards to the bundled emulator, whatever Google URLs the environment names.
@@ -130,9 +141,11 @@ class EnvReader {
     private readonly problems: string[],
   ) {}
 
-  optional(name: string): string | undefined {
+  optional(name: string, pattern?: RegExp): string | undefined {
     const value = this.env[name]?.trim();
-    return value === undefined || value === '' ? undefined : value;
+    if (value === undefined || value === '') return undefined;
+    if (pattern && !pattern.test(value)) this.problems.push(`${name} must match ${pattern}`);
+    return value;
   }
 
   string(name: string, fallback: string, pattern?: RegExp): string {

@@ -5,6 +5,7 @@ import { canonicalOf, googleErrorBody, sendGoogleError } from './errors.ts';
 import { RequestContexts } from './request-context.ts';
 import { albumRoutes } from './routes/albums.ts';
 import { controlRoutes } from './routes/control.ts';
+import { identityRoute } from './routes/identity.ts';
 import { mediaItemRoutes } from './routes/media-items.ts';
 import { oauthRoutes } from './routes/oauth.ts';
 import { productPages } from './routes/product-pages.ts';
@@ -13,6 +14,8 @@ import { EmulatorState } from './state.ts';
 
 export interface EmulatorOptions extends ConfigPatch {
   logger?: FastifyServerOptions['logger'];
+  /** Answer GET /emulator/identity with a MAC under this key (the relay's demo mode), so its owner can recognise it. */
+  identityKey?: Buffer;
 }
 
 export interface RunningEmulator {
@@ -34,7 +37,7 @@ export function emulatorState(app: FastifyInstance): EmulatorState {
 
 /** One self-contained emulator (its own state, clock, faults, stats); build as many as tests need. */
 export async function buildEmulator(options: EmulatorOptions = {}): Promise<FastifyInstance> {
-  const { logger = false, ...patch } = options;
+  const { logger = false, identityKey, ...patch } = options;
   const state = new EmulatorState(resolveConfig(patch));
   const contexts = new RequestContexts(state);
   const app = Fastify({
@@ -66,6 +69,7 @@ export async function buildEmulator(options: EmulatorOptions = {}): Promise<Fast
   await app.register(mediaItemRoutes(state, contexts));
   await app.register(albumRoutes(state, contexts));
   await app.register(controlRoutes(state));
+  if (identityKey) await app.register(identityRoute(identityKey));
   await app.register(productPages(state));
   return app;
 }

@@ -26,7 +26,7 @@ export default async function callbackRoute(app: FastifyInstance, { services }: 
         summary: 'OAuth redirect target: completes a Google link',
         tags: ['google'],
         querystring: CallbackQuery,
-        response: { 200: Type.String({ description: 'HTML page' }), ...errorResponses(400, 429) },
+        response: { 200: Type.String({ description: 'HTML page' }), ...errorResponses(400, 409, 429) },
       },
     },
     async (request, reply) => {

@@ -10,6 +10,14 @@ export const SCOPES = [PHOTOS_APPEND, PHOTOS_READ_APP_CREATED, 'openid', 'email'
 /** The emulator's registered client, used when no Google client is configured (demo mode). */
 export const DEMO_CLIENT = { id: 'photo-relay-demo', secret: 'demo-secret' };
 
+/** How the ledger names demo mode's client in accounts.google_client_id (a real client id never has parentheses). */
+export const DEMO_LINK_CLIENT = '(demo)';
+
+/** The client a link made now is recorded under: the configured Google client, or demo mode's emulator. */
+export function linkClient(config: Config): string {
+  return config.demoMode ? DEMO_LINK_CLIENT : config.google.clientId!;
+}
+
 export function redirectUri(config: Config): string {
   return `${config.publicUrl}/oauth/google/callback`;
 }

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { BlobStore } from './blob-store.ts';
+import { StartRefused } from '../ops/start-refused.ts';
 
 export const SPOOL_ID_KEY = 'spool_id';
 
-export class SpoolIdentityError extends Error {
+export class SpoolIdentityError extends StartRefused {
   constructor(message: string) {
     super(message);
     this.name = 'SpoolIdentityError';
@@ -62,7 +63,7 @@ async function settle(blobs: BlobStore, id: string): Promise<string> {
 
 function refusal(blobs: BlobStore, held: number, why: string): SpoolIdentityError {
   return new SpoolIdentityError(
-    `Refusing to start: the spool at ${blobs.root} is not this relay's spool (${why}), and the database holds ${held} stored ` +
+    `the spool at ${blobs.root} is not this relay's spool (${why}), and the database holds ${held} stored ` +
       `file(s). Check that the volume holding the spool is mounted and that SPOOL_DIR points at it; nothing was changed.`,
   );
 }

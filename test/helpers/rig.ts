@@ -35,7 +35,7 @@ export interface Rig {
   worker: ForwardWorker | null;
   admin: Client;
   /** Link an account to the emulator's Google user `email` through the real consent flow and callback. */
-  link(accountId: string, email: string): Promise<void>;
+  link(accountId: string, email: string, options?: { replace?: boolean }): Promise<void>;
   /** Call the emulator's control API. */
   control(method: string, path: string, body?: unknown): Promise<any>;
   close(): Promise<void>;
@@ -63,9 +63,9 @@ export async function startRig(
     worker,
     admin,
     control,
-    async link(accountId, email) {
+    async link(accountId, email, options) {
       await control('POST', '/emulator/consent', { email });
-      const { body } = await admin.call('POST', `/api/v1/admin/accounts/${accountId}/google/authorize`);
+      const { body } = await admin.call('POST', `/api/v1/admin/accounts/${accountId}/google/authorize`, options);
       const consent = await fetch(body.authUrl, { redirect: 'manual' });
       const location = new URL(consent.headers.get('location')!);
       const callback = await fetch(`${relay.url}${location.pathname}${location.search}`);
