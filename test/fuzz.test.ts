@@ -113,7 +113,12 @@ before(async () => {
   // WebDAV state for the generators to act on: a folder with files, and a chain of folders so deep that moving a
   // folder under it fits the destination's own path in the column but not its children's.
   const basic = `Basic ${Buffer.from(`phone:${phones[0]!.token}`).toString('base64')}`;
-  for (const [method, path] of [['MKCOL', '/dav/a/'], ['PUT', '/dav/a/IMG_1.jpg'], ['MKCOL', '/dav/a/b/'], ['PUT', '/dav/a/b/x.png']] as const) {
+  for (const [method, path] of [
+    ['MKCOL', '/dav/a/'],
+    ['PUT', '/dav/a/IMG_1.jpg'],
+    ['MKCOL', '/dav/a/b/'],
+    ['PUT', '/dav/a/b/x.png'],
+  ] as const) {
     const res = await rawRequest(relay.url, method, path, { Authorization: basic }, method === 'PUT' ? jpeg(3_000) : '');
     assert.ok(res && res.status < 300, `${method} ${path}: ${res?.status} ${res?.text}`);
   }
@@ -218,7 +223,9 @@ describe('after the campaign', () => {
     const files = new Set((await listFiles(store.blobsDir)).map((f) => path.basename(f)));
     const db = new pg.Client({ connectionString: iso.databaseUrl });
     await db.connect();
-    const rows = new Set((await db.query<{ sha256: string }>('SELECT trim(sha256) AS sha256 FROM blobs WHERE stored')).rows.map((r) => r.sha256));
+    const rows = new Set(
+      (await db.query<{ sha256: string }>('SELECT trim(sha256) AS sha256 FROM blobs WHERE stored')).rows.map((r) => r.sha256),
+    );
     const { rows: orphans } = await db.query<{ n: string }>(
       'SELECT count(*) AS n FROM assets a LEFT JOIN blobs b ON b.sha256 = a.blob_sha256 WHERE b.sha256 IS NULL',
     );

@@ -125,7 +125,11 @@ describe('fault 3: names with NUL or other control characters', () => {
     const pairing = await admin.call('POST', `/api/v1/admin/accounts/${accountId}/pairings`);
     const anonymous = new Client(relay.url, '');
     for (const name of bad) {
-      assertError(await anonymous.call('POST', '/api/v1/pair', { code: pairing.body.code, name, platform: 'android' }), 400, 'validation_failed');
+      assertError(
+        await anonymous.call('POST', '/api/v1/pair', { code: pairing.body.code, name, platform: 'android' }),
+        400,
+        'validation_failed',
+      );
     }
     const ok = await anonymous.call('POST', '/api/v1/pair', { code: pairing.body.code, name: 'Cafe\u0301 phone', platform: 'android' });
     assert.equal(ok.status, 201, JSON.stringify(ok.body));
@@ -134,7 +138,11 @@ describe('fault 3: names with NUL or other control characters', () => {
 
   it('file names and deviceAssetIds with control characters: 400 before any byte is kept', async () => {
     await leavesNothing(async () => {
-      assertError(await uploadParts([field('deviceAssetId', 'n-1'), field('fileName', 'a\u0001.jpg'), file(jpeg())]), 400, 'validation_failed');
+      assertError(
+        await uploadParts([field('deviceAssetId', 'n-1'), field('fileName', 'a\u0001.jpg'), file(jpeg())]),
+        400,
+        'validation_failed',
+      );
       assertError(await uploadParts([field('deviceAssetId', 'n\u0085-2'), file(jpeg())]), 400, 'validation_failed');
     });
   });
@@ -167,7 +175,11 @@ describe('faults 6 and 7: fileCreatedAt out of range', () => {
   it('native upload: 400 validation_failed, no blob file, no temp file, no row', async () => {
     for (const fileCreatedAt of refused) {
       await leavesNothing(async () => {
-        const res = await uploadParts([field('deviceAssetId', `d-${fileCreatedAt}`), field('fileCreatedAt', fileCreatedAt), file(jpeg(50_000))]);
+        const res = await uploadParts([
+          field('deviceAssetId', `d-${fileCreatedAt}`),
+          field('fileCreatedAt', fileCreatedAt),
+          file(jpeg(50_000)),
+        ]);
         assertError(res, 400, 'validation_failed');
       });
     }
@@ -179,7 +191,12 @@ describe('faults 6 and 7: fileCreatedAt out of range', () => {
     const other = await admin.pairDevice(accountId, 'Second phone');
     for (const fileCreatedAt of refused) {
       await leavesNothing(async () => {
-        const res = await other.call('POST', '/api/v1/assets/by-hash', { sha256: sha256(bytes), deviceAssetId: 'bh-1', fileName: 'a.jpg', fileCreatedAt });
+        const res = await other.call('POST', '/api/v1/assets/by-hash', {
+          sha256: sha256(bytes),
+          deviceAssetId: 'bh-1',
+          fileName: 'a.jpg',
+          fileCreatedAt,
+        });
         assertError(res, 400, 'validation_failed');
       });
     }
@@ -224,7 +241,13 @@ describe('framework errors answer in the contract', () => {
   });
 
   it('Expect: bogus: 417 with the JSON error body', async () => {
-    const res = await rawRequest(relay.url, 'POST', '/api/v1/admin/accounts', { ...auth(ADMIN_TOKEN), Expect: 'bogus', 'Content-Type': 'application/json' }, '{"name":"x"}');
+    const res = await rawRequest(
+      relay.url,
+      'POST',
+      '/api/v1/admin/accounts',
+      { ...auth(ADMIN_TOKEN), Expect: 'bogus', 'Content-Type': 'application/json' },
+      '{"name":"x"}',
+    );
     assertError(res, 417, 'validation_failed');
     assert.equal((await admin.call('GET', '/api/v1/admin/accounts')).body.items.filter((a: { name: string }) => a.name === 'x').length, 0);
   });
@@ -233,7 +256,9 @@ describe('framework errors answer in the contract', () => {
     await leavesNothing(async () => {
       const { body, contentType } = multipart([field('deviceAssetId', 'short-1'), file(jpeg(2_000))]);
       const conn = await RawConnection.open(relay.url);
-      await conn.write(requestHead('POST', '/api/v1/assets', { ...auth(phone.token), 'Content-Type': contentType, 'Content-Length': body.length + 500 }));
+      await conn.write(
+        requestHead('POST', '/api/v1/assets', { ...auth(phone.token), 'Content-Type': contentType, 'Content-Length': body.length + 500 }),
+      );
       await conn.write(body);
       conn.socket.end();
       assertError(await conn.responseWithin(10_000), 400, 'incomplete_upload');
@@ -250,7 +275,13 @@ describe('framework errors answer in the contract', () => {
 
   it('bad content types: JSON routes and the upload answer validation_failed, never Fastify codes', async () => {
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data', ';;;']) {
-      const res = await rawRequest(relay.url, 'POST', '/api/v1/admin/accounts', { ...auth(ADMIN_TOKEN), 'Content-Type': type }, '{"name":"ct"}');
+      const res = await rawRequest(
+        relay.url,
+        'POST',
+        '/api/v1/admin/accounts',
+        { ...auth(ADMIN_TOKEN), 'Content-Type': type },
+        '{"name":"ct"}',
+      );
       assert.ok(res && res.status >= 400 && res.status < 500, `${type}: ${res?.status} ${res?.text}`);
       assertError(res, res.status, 'validation_failed');
     }

@@ -33,7 +33,9 @@ export default async function deviceRoutes(app: FastifyInstance, { services }: {
     async (request, reply) => {
       // A bad name is the phone's mistake, not a guess at a code: refused before the guessing limiter counts anything.
       const input = { ...request.body, name: checkName(request.body.name) };
-      const paired = await services.limits.pairing.guard(request.ip, ['not_found', 'validation_failed'], () => redeemPairing(services, input));
+      const paired = await services.limits.pairing.guard(request.ip, ['not_found', 'validation_failed'], () =>
+        redeemPairing(services, input),
+      );
       return reply.code(201).send(paired);
     },
   );

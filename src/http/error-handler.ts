@@ -64,8 +64,14 @@ export function frameworkErrors(err: FastifyError, request: FastifyRequest, repl
  * closes, as the body was never read.
  */
 export function refuseExpectation(request: IncomingMessage, response: ServerResponse): void {
-  const body = JSON.stringify(errorBody(417, 'validation_failed', `Unsupported expectation: ${String(request.headers.expect).slice(0, 100)}`));
-  response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  const body = JSON.stringify(
+    errorBody(417, 'validation_failed', `Unsupported expectation: ${String(request.headers.expect).slice(0, 100)}`),
+  );
+  response.writeHead(417, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  });
   response.end(body);
 }
 

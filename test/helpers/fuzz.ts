@@ -30,12 +30,60 @@ export interface FuzzRequest {
 
 // ---------------------------------------------------------------------------------------------------- strings
 const NASTY = [
-  '', ' ', '\u0000', 'a\u0000b', '\ud800', 'x\udfff', '\u202e', 'a\u2028b', '\r\n', '\t', '\u0085', '%00', '%', '%ZZ',
-  '../../etc/passwd', '..', '.', '/', '\\', '__proto__', 'constructor', 'toString', 'null', 'true', '[]', '{}',
-  'Infinity', '-Infinity', 'NaN', '1e400', '-0', '0x1F', '9'.repeat(30), 'x'.repeat(256), '\u00e9'.repeat(201),
-  '\u{1F600}'.repeat(130), 'e\u0301', '0000-01-01', '0000-01-01T00:00:00Z', '9999-12-31T23:59:59-23:59',
-  '9999-12-31T23:59:59+23:59', '2016-12-31T23:59:60Z', '2020-02-30', '10000-01-01T00:00:00Z', '1700000000.5', '-1e20',
-  'Sun, 06 Nov 1994 08:49:37 GMT', 'Sun, 31 Feb 2021 00:00:00 GMT', '<x/>', '"', "'", '${x}', '{{x}}', 'SELECT 1;--',
+  '',
+  ' ',
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  'x\udfff',
+  '\u202e',
+  'a\u2028b',
+  '\r\n',
+  '\t',
+  '\u0085',
+  '%00',
+  '%',
+  '%ZZ',
+  '../../etc/passwd',
+  '..',
+  '.',
+  '/',
+  '\\',
+  '__proto__',
+  'constructor',
+  'toString',
+  'null',
+  'true',
+  '[]',
+  '{}',
+  'Infinity',
+  '-Infinity',
+  'NaN',
+  '1e400',
+  '-0',
+  '0x1F',
+  '9'.repeat(30),
+  'x'.repeat(256),
+  '\u00e9'.repeat(201),
+  '\u{1F600}'.repeat(130),
+  'e\u0301',
+  '0000-01-01',
+  '0000-01-01T00:00:00Z',
+  '9999-12-31T23:59:59-23:59',
+  '9999-12-31T23:59:59+23:59',
+  '2016-12-31T23:59:60Z',
+  '2020-02-30',
+  '10000-01-01T00:00:00Z',
+  '1700000000.5',
+  '-1e20',
+  'Sun, 06 Nov 1994 08:49:37 GMT',
+  'Sun, 31 Feb 2021 00:00:00 GMT',
+  '<x/>',
+  '"',
+  "'",
+  '${x}',
+  '{{x}}',
+  'SELECT 1;--',
 ];
 const utf16Unit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
 export const hostileString: fc.Arbitrary<string> = fc.oneof(
@@ -43,7 +91,10 @@ export const hostileString: fc.Arbitrary<string> = fc.oneof(
   { arbitrary: fc.string({ unit: utf16Unit, maxLength: 40 }), weight: 2 },
   { arbitrary: fc.string({ unit: 'binary', maxLength: 300 }), weight: 1 },
   { arbitrary: fc.string({ maxLength: 20 }), weight: 2 },
-  { arbitrary: fc.tuple(fc.constantFrom(...NASTY), fc.string({ maxLength: 8 }), fc.constantFrom(...NASTY)).map((p) => p.join('')), weight: 2 },
+  {
+    arbitrary: fc.tuple(fc.constantFrom(...NASTY), fc.string({ maxLength: 8 }), fc.constantFrom(...NASTY)).map((p) => p.join('')),
+    weight: 2,
+  },
 );
 const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
   { arbitrary: hostileString, weight: 5 },
@@ -54,9 +105,18 @@ const hexHash = fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF'), 
 const dateLike = fc.oneof(
   fc.constantFrom(...NASTY.filter((s) => /\d/.test(s))),
   fc.date({ min: new Date(-62198755200000), max: new Date(253433923200000), noInvalidDate: true }).map((d) => d.toISOString()),
-  fc.tuple(fc.integer({ min: 0, max: 10000 }), fc.integer({ min: 0, max: 13 }), fc.integer({ min: 0, max: 32 }), fc.integer({ min: 0, max: 61 }), fc.constantFrom('Z', '+23:59', '-23:59', '+24:00', '', '+05:30')).map(
-    ([y, m, d, s, z]) => `${String(y).padStart(4, '0')}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}T23:59:${String(s).padStart(2, '0')}${z}`,
-  ),
+  fc
+    .tuple(
+      fc.integer({ min: 0, max: 10000 }),
+      fc.integer({ min: 0, max: 13 }),
+      fc.integer({ min: 0, max: 32 }),
+      fc.integer({ min: 0, max: 61 }),
+      fc.constantFrom('Z', '+23:59', '-23:59', '+24:00', '', '+05:30'),
+    )
+    .map(
+      ([y, m, d, s, z]) =>
+        `${String(y).padStart(4, '0')}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}T23:59:${String(s).padStart(2, '0')}${z}`,
+    ),
   fc.double({ noNaN: false }).map(String),
 );
 
@@ -74,7 +134,10 @@ export function pct(s: string): string {
 const headerSafe = (s: string) => s.replace(/[\r\n]/g, '').replace(/[^\u0000-\u00ff]/g, '?');
 const pathSegment = fc.oneof(
   { arbitrary: hostileString.map(pct), weight: 3 },
-  { arbitrary: fc.constantFrom('%E0%A4%A', '%ZZ', '%', '%00', '%2F', '%2e%2e', '..', '.', 'a'.repeat(300), '%C0%AF', '%ED%A0%80', ';', '*'), weight: 3 },
+  {
+    arbitrary: fc.constantFrom('%E0%A4%A', '%ZZ', '%', '%00', '%2F', '%2e%2e', '..', '.', 'a'.repeat(300), '%C0%AF', '%ED%A0%80', ';', '*'),
+    weight: 3,
+  },
   { arbitrary: fc.webSegment(), weight: 2 },
 );
 
@@ -135,12 +198,19 @@ function idIn(ids: string[]): fc.Arbitrary<string> {
 
 // ------------------------------------------------------------------------------------------------- JSON bodies
 function jsonBody(fields: Record<string, fc.Arbitrary<unknown>>): fc.Arbitrary<Buffer> {
-  const wellFormed = fc.record(Object.fromEntries(Object.entries(fields).map(([k, a]) => [k, fc.oneof(a, hostileValue)])), { requiredKeys: [] });
+  const wellFormed = fc.record(Object.fromEntries(Object.entries(fields).map(([k, a]) => [k, fc.oneof(a, hostileValue)])), {
+    requiredKeys: [],
+  });
   const withExtra = fc.tuple(wellFormed, fc.dictionary(hostileString, hostileValue, { maxKeys: 3 })).map(([a, b]) => ({ ...b, ...a }));
   return fc.oneof(
     { arbitrary: fc.oneof(wellFormed, withExtra).map((v) => Buffer.from(JSON.stringify(v))), weight: 6 },
     { arbitrary: hostileValue.map((v) => Buffer.from(JSON.stringify(v) ?? '')), weight: 1 },
-    { arbitrary: fc.constantFrom('', '{', '{"name":', '[1,', '{"__proto__":{"x":1}}', '{"name":"a"}{"name":"b"}', 'null', '\u0000').map((s) => Buffer.from(s)), weight: 1 },
+    {
+      arbitrary: fc
+        .constantFrom('', '{', '{"name":', '[1,', '{"__proto__":{"x":1}}', '{"name":"a"}{"name":"b"}', 'null', '\u0000')
+        .map((s) => Buffer.from(s)),
+      weight: 1,
+    },
     { arbitrary: fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)), weight: 1 },
   );
 }
@@ -152,11 +222,26 @@ export function jsonRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
   const name = fc.oneof(fc.string({ maxLength: 30 }), hostileString);
   const targets: fc.Arbitrary<[string, string, 'api' | 'admin' | 'none', Record<string, fc.Arbitrary<unknown>>]>[] = [
     fc.constant(['POST', '/api/v1/admin/accounts', 'admin', { name }]),
-    accountId.map((id) => ['PATCH', `/api/v1/admin/accounts/${id}`, 'admin', { name, forwarding: fc.constantFrom('active', 'paused', 'x') }]),
+    accountId.map((id) => [
+      'PATCH',
+      `/api/v1/admin/accounts/${id}`,
+      'admin',
+      { name, forwarding: fc.constantFrom('active', 'paused', 'x') },
+    ]),
     deviceId.map((id) => ['PATCH', `/api/v1/admin/devices/${id}`, 'admin', { name }]),
-    fc.constant(['POST', '/api/v1/pair', 'none', { code: fc.oneof(hostileString, fc.constant('ABCDE-FGHJK')), name, platform: fc.oneof(fc.constant('android'), hostileString) }]),
+    fc.constant([
+      'POST',
+      '/api/v1/pair',
+      'none',
+      { code: fc.oneof(hostileString, fc.constant('ABCDE-FGHJK')), name, platform: fc.oneof(fc.constant('android'), hostileString) },
+    ]),
     fc.constant(['POST', '/api/v1/assets/check', 'api', { sha256: fc.array(fc.oneof(hexHash, hostileString), { maxLength: 5 }) }]),
-    fc.constant(['POST', '/api/v1/assets/by-hash', 'api', { sha256: hexHash, deviceAssetId: name, fileName: name, fileCreatedAt: dateLike }]),
+    fc.constant([
+      'POST',
+      '/api/v1/assets/by-hash',
+      'api',
+      { sha256: hexHash, deviceAssetId: name, fileName: name, fileCreatedAt: dateLike },
+    ]),
     fc.constant(['POST', '/api/v1/admin/assets/retry', 'admin', { accountId: fc.oneof(fc.constant(f.accountId), hostileString) }]),
     assetId.map((id) => ['POST', `/api/v1/admin/assets/${id}/retry`, 'admin', {}]),
     accountId.map((id) => ['POST', `/api/v1/admin/accounts/${id}/pairings`, 'admin', {}]),
@@ -165,22 +250,35 @@ export function jsonRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
     fc.oneof(fc.uuid(), pathSegment).map((id) => ['DELETE', `/api/v1/admin/devices/${id}`, 'admin', {}]),
     fc.oneof(fc.uuid(), pathSegment).map((id) => ['DELETE', `/api/v1/admin/accounts/${id}`, 'admin', {}]),
   ];
-  return fc
-    .tuple(fc.oneof(...targets), contentType, expect, fc.constant(f))
-    .chain(([[method, path, auth, fields], type, exp]) =>
-      fc.tuple(auth === 'none' ? fc.constant({}) : authArb(f, auth), jsonBody(fields)).map(([authHeaders, body]) => ({
-        family: 'json',
-        method,
-        path,
-        headers: { ...authHeaders, 'Content-Type': type, ...(exp ? { Expect: exp } : {}) },
-        body,
-      })),
-    );
+  return fc.tuple(fc.oneof(...targets), contentType, expect, fc.constant(f)).chain(([[method, path, auth, fields], type, exp]) =>
+    fc.tuple(auth === 'none' ? fc.constant({}) : authArb(f, auth), jsonBody(fields)).map(([authHeaders, body]) => ({
+      family: 'json',
+      method,
+      path,
+      headers: { ...authHeaders, 'Content-Type': type, ...(exp ? { Expect: exp } : {}) },
+      body,
+    })),
+  );
 }
 
 // ------------------------------------------------------------------------------------------------ query strings
 const limitValue = fc.oneof(
-  fc.constantFrom('Infinity', '1e400', '-Infinity', '1e3', '1001', '0', '-1', 'NaN', '0x10', '1.5', '', ' 5', '99999999999999999999', '1,2'),
+  fc.constantFrom(
+    'Infinity',
+    '1e400',
+    '-Infinity',
+    '1e3',
+    '1001',
+    '0',
+    '-1',
+    'NaN',
+    '0x10',
+    '1.5',
+    '',
+    ' 5',
+    '99999999999999999999',
+    '1,2',
+  ),
   fc.integer({ min: -5, max: 1005 }).map(String),
 );
 const queryValue = fc.oneof(hostileString, dateLike, limitValue);
@@ -208,11 +306,24 @@ export function queryRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
     fc.array(fc.tuple(fc.oneof(fc.constantFrom(...(keys.length ? keys : ['x'])), hostileString), queryValue), { maxLength: 4 });
   const list = oneList.chain(([path, auth, keys]) =>
     fc.tuple(fc.constant(path), authArb(f, auth), pairs(keys), fc.boolean()).map(([p, a, q, rawEncoding]) => {
-      const query = q.map(([k, v]) => (rawEncoding ? `${headerSafe(k).replace(/[ #]/g, '+')}=${headerSafe(v).replace(/[ #]/g, '+')}` : `${pct(k)}=${pct(v)}`));
-      return { family: 'query', method: 'GET', path: `${p}${query.length ? `?${query.join('&')}` : ''}`.replace(/[\u0000-\u0020\u007f-\u00ff]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`), headers: a, body: Buffer.alloc(0) };
+      const query = q.map(([k, v]) =>
+        rawEncoding ? `${headerSafe(k).replace(/[ #]/g, '+')}=${headerSafe(v).replace(/[ #]/g, '+')}` : `${pct(k)}=${pct(v)}`,
+      );
+      return {
+        family: 'query',
+        method: 'GET',
+        path: `${p}${query.length ? `?${query.join('&')}` : ''}`.replace(
+          /[\u0000-\u0020\u007f-\u00ff]/g,
+          (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+        ),
+        headers: a,
+        body: Buffer.alloc(0),
+      };
     }),
   );
-  const one = getById.chain(([path, auth]) => authArb(f, auth).map((a) => ({ family: 'query', method: 'GET', path, headers: a, body: Buffer.alloc(0) })));
+  const one = getById.chain(([path, auth]) =>
+    authArb(f, auth).map((a) => ({ family: 'query', method: 'GET', path, headers: a, body: Buffer.alloc(0) })),
+  );
   return fc.oneof(list, one);
 }
 
@@ -229,15 +340,30 @@ const partName = fc.oneof(
 );
 const part = fc.record({
   name: partName,
-  value: fc.oneof(hostileString.map((s) => Buffer.from(s)), dateLike.map((s) => Buffer.from(s)), fileBytes),
+  value: fc.oneof(
+    hostileString.map((s) => Buffer.from(s)),
+    dateLike.map((s) => Buffer.from(s)),
+    fileBytes,
+  ),
   filename: fc.option(fc.oneof(fc.constant('IMG_1.jpg'), hostileString), { nil: undefined }),
   contentType: fc.option(fc.constantFrom('image/jpeg', 'text/plain', 'application/octet-stream', '', 'x'), { nil: undefined }),
-  extraHeaders: fc.array(fc.oneof(fc.constantFrom('Content-Transfer-Encoding: base64', 'X: y', 'Content-Disposition: attachment', ': x', 'a'.repeat(200)), hostileString), { maxLength: 3 }),
+  extraHeaders: fc.array(
+    fc.oneof(
+      fc.constantFrom('Content-Transfer-Encoding: base64', 'X: y', 'Content-Disposition: attachment', ': x', 'a'.repeat(200)),
+      hostileString,
+    ),
+    { maxLength: 3 },
+  ),
 });
 
 export function multipartRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
   const wellOrdered = fc
-    .tuple(fc.string({ minLength: 1, maxLength: 30 }), fc.option(dateLike, { nil: undefined }), fc.option(hostileString, { nil: undefined }), fileBytes)
+    .tuple(
+      fc.string({ minLength: 1, maxLength: 30 }),
+      fc.option(dateLike, { nil: undefined }),
+      fc.option(hostileString, { nil: undefined }),
+      fileBytes,
+    )
     .map(([id, date, fileName, bytes]) => [
       { name: 'deviceAssetId', value: Buffer.from(id), extraHeaders: [] as string[] },
       ...(date !== undefined ? [{ name: 'fileCreatedAt', value: Buffer.from(date), extraHeaders: [] }] : []),
@@ -252,9 +378,18 @@ export function multipartRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
   );
   const plausible = fc
     .tuple(
-      fc.oneof({ arbitrary: fc.string({ unit: fc.constantFrom(...'abcdef0123456789-'), minLength: 1, maxLength: 36 }), weight: 4 }, { arbitrary: hostileString, weight: 1 }),
+      fc.oneof(
+        { arbitrary: fc.string({ unit: fc.constantFrom(...'abcdef0123456789-'), minLength: 1, maxLength: 36 }), weight: 4 },
+        { arbitrary: hostileString, weight: 1 },
+      ),
       fc.option(plausibleDate, { nil: undefined }),
-      fc.option(fc.oneof({ arbitrary: fc.constantFrom('IMG_0001.jpg', 'Café.jpg', 'e\u0301.jpg'), weight: 3 }, { arbitrary: hostileString, weight: 1 }), { nil: undefined }),
+      fc.option(
+        fc.oneof(
+          { arbitrary: fc.constantFrom('IMG_0001.jpg', 'Café.jpg', 'e\u0301.jpg'), weight: 3 },
+          { arbitrary: hostileString, weight: 1 },
+        ),
+        { nil: undefined },
+      ),
       fileBytes,
     )
     .map(([id, date, fileName, bytes]) => [
@@ -263,12 +398,19 @@ export function multipartRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
       ...(fileName !== undefined ? [{ name: 'fileName', value: Buffer.from(fileName), extraHeaders: [] }] : []),
       { name: 'file', value: bytes, filename: 'IMG.jpg', contentType: 'image/jpeg', extraHeaders: [] },
     ]);
-  const parts = fc.oneof({ arbitrary: plausible, weight: 3 }, { arbitrary: wellOrdered, weight: 1 }, { arbitrary: fc.array(part, { maxLength: 6 }), weight: 2 });
+  const parts = fc.oneof(
+    { arbitrary: plausible, weight: 3 },
+    { arbitrary: wellOrdered, weight: 1 },
+    { arbitrary: fc.array(part, { maxLength: 6 }), weight: 2 },
+  );
   return fc
     .tuple(
       parts,
       fc.string({ unit: fc.constantFrom(...'abcXYZ0189-_'), minLength: 1, maxLength: 70 }),
-      fc.oneof({ arbitrary: fc.constant('ok'), weight: 8 }, { arbitrary: fc.constantFrom('no-boundary', 'wrong-boundary', 'quoted', 'json'), weight: 2 }),
+      fc.oneof(
+        { arbitrary: fc.constant('ok'), weight: 8 },
+        { arbitrary: fc.constantFrom('no-boundary', 'wrong-boundary', 'quoted', 'json'), weight: 2 },
+      ),
       fc.oneof({ arbitrary: fc.constant('whole'), weight: 8 }, { arbitrary: fc.constantFrom('cut', 'no-close', 'lf-only'), weight: 2 }),
       fc.nat(),
       authArb(f, 'api'),
@@ -277,7 +419,13 @@ export function multipartRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
     .map(([ps, boundary, typeKind, shape, cutAt, auth, exp]) => {
       const eol = shape === 'lf-only' ? '\n' : '\r\n';
       const pieces: Buffer[] = [];
-      for (const p of ps as { name: string; value: Buffer; filename?: string | undefined; contentType?: string | undefined; extraHeaders: string[] }[]) {
+      for (const p of ps as {
+        name: string;
+        value: Buffer;
+        filename?: string | undefined;
+        contentType?: string | undefined;
+        extraHeaders: string[];
+      }[]) {
         const disposition = `Content-Disposition: form-data; name="${p.name}"${p.filename !== undefined ? `; filename="${p.filename}"` : ''}`;
         const headers = [disposition, ...(p.contentType !== undefined ? [`Content-Type: ${p.contentType}`] : []), ...p.extraHeaders];
         pieces.push(Buffer.from(`--${boundary}${eol}${headers.join(eol)}${eol}${eol}`, 'utf8'), p.value, Buffer.from(eol));
@@ -292,21 +440,60 @@ export function multipartRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
         quoted: `multipart/form-data; boundary="${boundary}"`,
         json: 'application/json',
       }[typeKind]!;
-      return { family: 'multipart', method: 'POST', path: '/api/v1/assets', headers: { ...auth, 'Content-Type': type, ...(exp ? { Expect: exp } : {}) }, body };
+      return {
+        family: 'multipart',
+        method: 'POST',
+        path: '/api/v1/assets',
+        headers: { ...auth, 'Content-Type': type, ...(exp ? { Expect: exp } : {}) },
+        body,
+      };
     });
 }
 
 // --------------------------------------------------------------------------------------------------------- WebDAV
-const DAV_NAMES = ['propfind', 'prop', 'allprop', 'propname', 'propertyupdate', 'set', 'remove', 'getlastmodified', 'lastmodified', 'lockinfo', 'lockscope', 'exclusive', 'locktype', 'write', 'owner', 'href', 'displayname', 'resourcetype'];
+const DAV_NAMES = [
+  'propfind',
+  'prop',
+  'allprop',
+  'propname',
+  'propertyupdate',
+  'set',
+  'remove',
+  'getlastmodified',
+  'lastmodified',
+  'lockinfo',
+  'lockscope',
+  'exclusive',
+  'locktype',
+  'write',
+  'owner',
+  'href',
+  'displayname',
+  'resourcetype',
+];
 type Xml = { name: string; prefix: string; attrs: [string, string][]; children: Xml[]; text: string };
 /** An XML element tree, at most `depth` levels deep. */
 function xmlNode(depth: number): fc.Arbitrary<Xml> {
   return fc.record({
-    name: fc.oneof({ arbitrary: fc.constantFrom(...DAV_NAMES), weight: 5 }, { arbitrary: fc.string({ unit: fc.constantFrom(...'abcXYZ_-.:0'), minLength: 1, maxLength: 8 }), weight: 1 }),
+    name: fc.oneof(
+      { arbitrary: fc.constantFrom(...DAV_NAMES), weight: 5 },
+      { arbitrary: fc.string({ unit: fc.constantFrom(...'abcXYZ_-.:0'), minLength: 1, maxLength: 8 }), weight: 1 },
+    ),
     prefix: fc.constantFrom('D:', 'd:', '', 'x:', 'Z:'),
-    attrs: fc.array(fc.tuple(fc.constantFrom('xmlns:D', 'xmlns', 'xmlns:x', 'a', 'b:c', 'xml:lang'), fc.oneof(fc.constantFrom('DAV:', 'urn:x', '', 'urn:schemas-microsoft-com:'), hostileString)), { maxLength: 3 }),
+    attrs: fc.array(
+      fc.tuple(
+        fc.constantFrom('xmlns:D', 'xmlns', 'xmlns:x', 'a', 'b:c', 'xml:lang'),
+        fc.oneof(fc.constantFrom('DAV:', 'urn:x', '', 'urn:schemas-microsoft-com:'), hostileString),
+      ),
+      { maxLength: 3 },
+    ),
     children: depth > 0 ? fc.array(xmlNode(depth - 1), { maxLength: 3 }) : fc.constant([]),
-    text: fc.oneof(fc.constant(''), dateLike, hostileString, fc.constantFrom('&amp;', '&lt;', '&bogus;', '&#0;', '&#x110000;', '<![CDATA[x]]>', ']]>')),
+    text: fc.oneof(
+      fc.constant(''),
+      dateLike,
+      hostileString,
+      fc.constantFrom('&amp;', '&lt;', '&bogus;', '&#0;', '&#x110000;', '<![CDATA[x]]>', ']]>'),
+    ),
   });
 }
 const xmlTree = xmlNode(4);
@@ -315,7 +502,10 @@ function renderXml(n: Xml): string {
   return `<${n.prefix}${n.name}${attrs}>${n.text}${n.children.map(renderXml).join('')}</${n.prefix}${n.name}>`;
 }
 const xmlBody = fc.oneof(
-  { arbitrary: xmlTree.map((t) => `<?xml version="1.0" encoding="utf-8"?>${renderXml({ ...t, attrs: [['xmlns:D', 'DAV:'], ...t.attrs] })}`), weight: 6 },
+  {
+    arbitrary: xmlTree.map((t) => `<?xml version="1.0" encoding="utf-8"?>${renderXml({ ...t, attrs: [['xmlns:D', 'DAV:'], ...t.attrs] })}`),
+    weight: 6,
+  },
   { arbitrary: xmlTree.map((t) => renderXml(t).slice(0, -3)), weight: 1 },
   {
     // Shapes that hurt parsers: entity expansion, external entities, deep nesting, attribute and namespace floods.
@@ -339,13 +529,31 @@ const xmlBody = fc.oneof(
 
 export function webdavRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
   const method = fc.oneof(
-    { arbitrary: fc.constantFrom('PROPFIND', 'PROPPATCH', 'MKCOL', 'PUT', 'GET', 'HEAD', 'DELETE', 'MOVE', 'COPY', 'LOCK', 'UNLOCK', 'OPTIONS'), weight: 10 },
+    {
+      arbitrary: fc.constantFrom(
+        'PROPFIND',
+        'PROPPATCH',
+        'MKCOL',
+        'PUT',
+        'GET',
+        'HEAD',
+        'DELETE',
+        'MOVE',
+        'COPY',
+        'LOCK',
+        'UNLOCK',
+        'OPTIONS',
+      ),
+      weight: 10,
+    },
     { arbitrary: fc.constantFrom('POST', 'PATCH', 'SEARCH', 'REPORT', 'TRACE'), weight: 1 },
   );
-  const path = fc.array(pathSegment, { minLength: 0, maxLength: 4 }).chain((segs) =>
-    fc.constantFrom('', '/').map((slash) => `/dav/${segs.join('/')}${slash}`),
-  );
-  const goodPath = fc.tuple(fc.constantFrom('a', 'b', 'a/b', 'c d'), fc.constantFrom('IMG_1.jpg', 'IMG_2.jpg', 'x.png', '')).map(([d, n]) => `/dav/${encodeURI(d)}/${n}`);
+  const path = fc
+    .array(pathSegment, { minLength: 0, maxLength: 4 })
+    .chain((segs) => fc.constantFrom('', '/').map((slash) => `/dav/${segs.join('/')}${slash}`));
+  const goodPath = fc
+    .tuple(fc.constantFrom('a', 'b', 'a/b', 'c d'), fc.constantFrom('IMG_1.jpg', 'IMG_2.jpg', 'x.png', ''))
+    .map(([d, n]) => `/dav/${encodeURI(d)}/${n}`);
   const headers = fc.record(
     {
       Depth: fc.constantFrom('0', '1', 'infinity', 'x', '-1'),
@@ -353,7 +561,15 @@ export function webdavRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
       Overwrite: fc.constantFrom('T', 'F', 'x'),
       'X-OC-Mtime': dateLike.map(headerSafe),
       'OC-Checksum': fc.oneof(
-        fc.constantFrom('SHA1:da39a3ee5e6b4b0d3255bfef95601890afd80709', 'MD5:x', 'SHA256:', 'constructor:abc', '__proto__:x', 'toString:1', 'Adler32:1'),
+        fc.constantFrom(
+          'SHA1:da39a3ee5e6b4b0d3255bfef95601890afd80709',
+          'MD5:x',
+          'SHA256:',
+          'constructor:abc',
+          '__proto__:x',
+          'toString:1',
+          'Adler32:1',
+        ),
         hostileString.map(headerSafe),
       ),
       'Content-Range': fc.constantFrom('bytes 0-9/10', 'bytes */10', 'x'),
@@ -363,19 +579,33 @@ export function webdavRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
     },
     { requiredKeys: [] },
   );
-  const body = fc.oneof(xmlBody.map((s) => Buffer.from(s)), fileBytes);
+  const body = fc.oneof(
+    xmlBody.map((s) => Buffer.from(s)),
+    fileBytes,
+  );
   const hostile = fc
     .tuple(method, fc.oneof(path, goodPath), headers, body, authArb(f, 'dav'), expect)
-    .map(([m, p, h, b, a, exp]) => ({ family: 'webdav', method: m, path: p, headers: { ...a, ...h, ...(exp ? { Expect: exp } : {}) }, body: b }));
+    .map(([m, p, h, b, a, exp]) => ({
+      family: 'webdav',
+      method: m,
+      path: p,
+      headers: { ...a, ...h, ...(exp ? { Expect: exp } : {}) },
+      body: b,
+    }));
   // What a sync app sends, with one part made hostile, so requests reach the tree, the ledger and the XML parser.
   const propfind = fc.oneof(
-    fc.constant('<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:getlastmodified/><d:getetag/><d:resourcetype/></d:prop></d:propfind>'),
+    fc.constant(
+      '<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:getlastmodified/><d:getetag/><d:resourcetype/></d:prop></d:propfind>',
+    ),
     fc.constant(''),
     xmlBody,
   );
-  const proppatch = fc.tuple(fc.constantFrom('getlastmodified', 'lastmodified'), dateLike).map(
-    ([prop, date]) => `<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:"><d:set><d:prop><d:${prop}>${date.replace(/[<&]/g, '')}</d:${prop}></d:prop></d:set></d:propertyupdate>`,
-  );
+  const proppatch = fc
+    .tuple(fc.constantFrom('getlastmodified', 'lastmodified'), dateLike)
+    .map(
+      ([prop, date]) =>
+        `<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:"><d:set><d:prop><d:${prop}>${date.replace(/[<&]/g, '')}</d:${prop}></d:prop></d:set></d:propertyupdate>`,
+    );
   const plausible = fc
     .tuple(
       fc.constantFrom('PUT', 'PUT', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'MOVE', 'COPY', 'DELETE', 'GET', 'LOCK'),
@@ -383,7 +613,10 @@ export function webdavRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
       // A destination whose own path fits the column while its children's paths would not.
       fc.oneof(goodPath, path, fc.constant(f.deepFolder), fc.constant('/dav/a2/')),
       fc.option(fc.oneof(dateLike, fc.integer({ min: 0, max: 2_000_000_000 }).map(String)), { nil: undefined }),
-      fc.option(headers.map((h) => h['OC-Checksum']), { nil: undefined }),
+      fc.option(
+        headers.map((h) => h['OC-Checksum']),
+        { nil: undefined },
+      ),
       fileBytes,
       propfind,
       proppatch,
@@ -424,12 +657,35 @@ export function headerRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
     ['DELETE', '/api/v1/assets'],
   );
   const extra = fc.dictionary(
-    fc.oneof(fc.constantFrom('Accept', 'Accept-Encoding', 'Content-Encoding', 'Transfer-Encoding', 'X-Forwarded-For', 'Host', 'Range', 'If-None-Match', 'Origin', 'Cookie', 'Connection'), fc.string({ unit: fc.constantFrom(...'abcXYZ-'), minLength: 1, maxLength: 12 })),
+    fc.oneof(
+      fc.constantFrom(
+        'Accept',
+        'Accept-Encoding',
+        'Content-Encoding',
+        'Transfer-Encoding',
+        'X-Forwarded-For',
+        'Host',
+        'Range',
+        'If-None-Match',
+        'Origin',
+        'Cookie',
+        'Connection',
+      ),
+      fc.string({ unit: fc.constantFrom(...'abcXYZ-'), minLength: 1, maxLength: 12 }),
+    ),
     hostileString.map(headerSafe),
     { maxKeys: 4 },
   );
   return fc
-    .tuple(target, authArb(f, 'api'), authArb(f, 'admin'), contentType, fc.constantFrom('100-continue', 'bogus', '', 'x'.repeat(100)), extra, jsonBody({ sha256: fc.array(hexHash, { maxLength: 2 }) }))
+    .tuple(
+      target,
+      authArb(f, 'api'),
+      authArb(f, 'admin'),
+      contentType,
+      fc.constantFrom('100-continue', 'bogus', '', 'x'.repeat(100)),
+      extra,
+      jsonBody({ sha256: fc.array(hexHash, { maxLength: 2 }) }),
+    )
     .map(([[method, path], api, admin, type, exp, more, body]) => ({
       family: 'headers',
       method: method!,
@@ -444,23 +700,47 @@ export function rawRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
   const auth = `Authorization: Bearer ${f.phones[0]!.token}\r\n`;
   const templates = fc.oneof(
     fc.uint8Array({ maxLength: 400 }).map((b) => Buffer.from(b)),
-    fc.tuple(fc.constantFrom('GET', 'POST', 'FOO', 'G ET', '', 'PROPFIND', 'CONNECT'), fc.oneof(fc.constantFrom('/api/v1/device', '*', 'http://x/', '/%', '//', '/dav/\u00ff'), pathSegment.map((s) => `/${s}`)), fc.constantFrom('HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/9', 'http/1.1', ''))
+    fc
+      .tuple(
+        fc.constantFrom('GET', 'POST', 'FOO', 'G ET', '', 'PROPFIND', 'CONNECT'),
+        fc.oneof(
+          fc.constantFrom('/api/v1/device', '*', 'http://x/', '/%', '//', '/dav/\u00ff'),
+          pathSegment.map((s) => `/${s}`),
+        ),
+        fc.constantFrom('HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/9', 'http/1.1', ''),
+      )
       .map(([m, p, v]) => Buffer.from(`${m} ${p} ${v}\r\nHost: x\r\n${auth}\r\n`, 'latin1')),
-    fc.tuple(fc.constantFrom('/api/v1/assets', '/api/v1/assets/check', '/api/v1/admin/accounts', '/dav/a/IMG.jpg'), fc.constantFrom(
-      'Content-Length: 10\r\nContent-Length: 20\r\n',
-      'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n',
-      'Transfer-Encoding: chunked\r\n',
-      'Transfer-Encoding: gzip, chunked\r\n',
-      'Content-Length: -1\r\n',
-      'Content-Length: 1e3\r\n',
-      'Content-Length: 99999999999999999999\r\n',
-      'Content-Length: 1000\r\n',
-      'X: a\r\n b\r\n',
-      'X\u0000Y: z\r\n',
-      `X-Long: ${'a'.repeat(20_000)}\r\n`,
-      'Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000\r\n',
-    ), fc.constantFrom('', 'zz\r\n', '5\r\nhello\r\n0\r\n\r\n', '{"sha256":[]}', '--b\r\nContent-Disposition: form-data; name="deviceAssetId"\r\n\r\nx\r\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n\u00ff\u00d8\u00ff'))
-      .map(([p, h, b]) => Buffer.from(`${p.startsWith('/dav') ? 'PUT' : 'POST'} ${p} HTTP/1.1\r\nHost: x\r\n${auth}${p.startsWith('/dav') ? `Authorization: Basic ${Buffer.from(`u:${f.phones[0]!.token}`).toString('base64')}\r\n` : ''}${h}\r\n${b}`, 'latin1')),
+    fc
+      .tuple(
+        fc.constantFrom('/api/v1/assets', '/api/v1/assets/check', '/api/v1/admin/accounts', '/dav/a/IMG.jpg'),
+        fc.constantFrom(
+          'Content-Length: 10\r\nContent-Length: 20\r\n',
+          'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n',
+          'Transfer-Encoding: chunked\r\n',
+          'Transfer-Encoding: gzip, chunked\r\n',
+          'Content-Length: -1\r\n',
+          'Content-Length: 1e3\r\n',
+          'Content-Length: 99999999999999999999\r\n',
+          'Content-Length: 1000\r\n',
+          'X: a\r\n b\r\n',
+          'X\u0000Y: z\r\n',
+          `X-Long: ${'a'.repeat(20_000)}\r\n`,
+          'Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000\r\n',
+        ),
+        fc.constantFrom(
+          '',
+          'zz\r\n',
+          '5\r\nhello\r\n0\r\n\r\n',
+          '{"sha256":[]}',
+          '--b\r\nContent-Disposition: form-data; name="deviceAssetId"\r\n\r\nx\r\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n\u00ff\u00d8\u00ff',
+        ),
+      )
+      .map(([p, h, b]) =>
+        Buffer.from(
+          `${p.startsWith('/dav') ? 'PUT' : 'POST'} ${p} HTTP/1.1\r\nHost: x\r\n${auth}${p.startsWith('/dav') ? `Authorization: Basic ${Buffer.from(`u:${f.phones[0]!.token}`).toString('base64')}\r\n` : ''}${h}\r\n${b}`,
+          'latin1',
+        ),
+      ),
   );
   return templates.map((raw) => ({ family: 'raw', method: 'RAW', path: '', headers: {}, body: Buffer.alloc(0), raw }));
 }
@@ -550,12 +830,15 @@ export function judge(req: FuzzRequest, res: RawResponse | null | undefined): st
   if (res.status < 400 || req.method === 'HEAD') return null;
   const body = res.body as Record<string, unknown> | undefined;
   if (!body || typeof body !== 'object') return `${res.status} without a JSON body: ${JSON.stringify(res.text.slice(0, 200))}`;
-  if (!/^application\/json/.test(res.headers['content-type'] ?? '')) return `${res.status} with content-type ${res.headers['content-type']}`;
+  if (!/^application\/json/.test(res.headers['content-type'] ?? ''))
+    return `${res.status} with content-type ${res.headers['content-type']}`;
   const keys = Object.keys(body).sort().join(',');
   if (keys !== 'code,error,message,statusCode') return `${res.status} error body has keys ${keys}`;
-  if (body.statusCode !== res.status || body.error !== STATUS_CODES[res.status]) return `${res.status} body says ${body.statusCode} ${String(body.error)}`;
+  if (body.statusCode !== res.status || body.error !== STATUS_CODES[res.status])
+    return `${res.status} body says ${body.statusCode} ${String(body.error)}`;
   const dav = req.path.startsWith('/dav') || (req.raw?.includes('/dav/') ?? false);
-  if (!CONTRACT_CODES.has(String(body.code)) && !(dav && DAV_CODES.has(String(body.code)))) return `${res.status} with code ${String(body.code)} outside the contract`;
+  if (!CONTRACT_CODES.has(String(body.code)) && !(dav && DAV_CODES.has(String(body.code))))
+    return `${res.status} with code ${String(body.code)} outside the contract`;
   if (/\bat .+:\d+:\d+|node_modules|\/src\//.test(res.text)) return 'stack trace or source path in an error body';
   return null;
 }
