@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { requireAdmin } from './http/auth.ts';
-import errorHandler from './http/error-handler.ts';
+import errorHandler, { frameworkErrors } from './http/error-handler.ts';
 import { ApiError, errorBody } from './http/errors.ts';
 import type { Services } from './services.ts';
 import healthRoutes from './ops/health-routes.ts';
@@ -37,6 +37,7 @@ export async function buildApp(services: Services): Promise<AppHandle> {
     return503OnClosing: false,
     trustProxy: services.config.trustProxy,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    frameworkErrors,
     clientErrorHandler(err, socket) {
       // Malformed HTTP (oversized headers, bad framing) still gets the contract's JSON shape.
       const code = (err as { code?: string }).code;

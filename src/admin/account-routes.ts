@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../http/errors.ts';
-import { decodeCursor, toPage } from '../http/pagination.ts';
+import { checkName } from '../validation/names.ts';
+import { pageOf, toPage } from '../http/pagination.ts';
 import { errorResponses, IdParams, Page, PageQuery, Timestamp } from '../http/schemas.ts';
 import { isId, newId } from '../db/ids.ts';
 import { createPairing } from '../devices/pairing.ts';
@@ -37,7 +38,7 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
       },
     },
     async (request, reply) => {
-      const account = await db.account.create({ data: { id: newId(), name: request.body.name } });
+      const account = await db.account.create({ data: { id: newId(), name: checkName(request.body.name) } });
       if (services.config.demoMode) {
         // The account exists either way; a failed demo link leaves it unlinked, as any account starts.
         await demoLink(services, account).catch((err: unknown) => request.log.warn({ err }, 'demo link failed'));
@@ -57,8 +58,8 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
       },
     },
     async (request) => {
-      const { limit, cursor } = request.query;
-      return toPage(await accountViews(services, {}, { limit: limit + 1, after: decodeCursor(cursor) }), limit);
+      const page = pageOf(request.query);
+      return toPage(await accountViews(services, {}, page), page.size);
     },
   );
 
@@ -87,8 +88,10 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
       },
     },
     async (request) => {
+      const { name, forwarding } = request.body;
+      const data = { ...(name !== undefined ? { name: checkName(name) } : {}), ...(forwarding ? { forwarding } : {}) };
       const { id } = await accountOr404(request.params.id);
-      await db.account.update({ where: { id }, data: request.body });
+      await db.account.update({ where: { id }, data });
       // Deliveries held while paused are scheduled again at once, not at the next reconcile.
       if (request.body.forwarding === 'active') await services.scheduler.account(id);
       return accountOr404(id);

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../http/errors.ts';
-import { decodeCursor, toPage } from '../http/pagination.ts';
+import { pageOf, toPage } from '../http/pagination.ts';
 import { errorResponses, IdParams, Page, PageQuery } from '../http/schemas.ts';
 import { isId } from '../db/ids.ts';
 import { findAsset, findAssets } from '../assets/asset-view.ts';
@@ -43,14 +43,15 @@ export default async function adminAssetRoutes(app: FastifyInstance, { services 
       },
     },
     async (request) => {
-      const { limit, cursor, state, accountId, deviceId } = request.query;
+      const { state, accountId, deviceId } = request.query;
+      const page = pageOf(request.query);
       if ((accountId && !isId(accountId)) || (deviceId && !isId(deviceId))) return { items: [], nextCursor: null };
       const rows = await findAssets(
         db,
         { ...(state ? { state } : {}), ...(accountId ? { accountId } : {}), ...(deviceId ? { deviceId } : {}) },
-        { limit: limit + 1, after: decodeCursor(cursor) },
+        page,
       );
-      return toPage(rows, limit);
+      return toPage(rows, page.size);
     },
   );
 

@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../http/errors.ts';
-import { decodeCursor, toPage } from '../http/pagination.ts';
+import { checkName } from '../validation/names.ts';
+import { pageOf, toPage } from '../http/pagination.ts';
 import { errorResponses, IdParams, Page, PageQuery } from '../http/schemas.ts';
 import { isId } from '../db/ids.ts';
 import { deviceViews, DeviceSchema } from '../devices/device-view.ts';
@@ -31,10 +32,11 @@ export default async function adminDeviceRoutes(app: FastifyInstance, { services
       },
     },
     async (request) => {
-      const { limit, cursor, accountId } = request.query;
+      const { accountId } = request.query;
+      const page = pageOf(request.query);
       if (accountId !== undefined && !isId(accountId)) return { items: [], nextCursor: null };
-      const rows = await deviceViews(db, accountId ? { accountId } : {}, { limit: limit + 1, after: decodeCursor(cursor) });
-      return toPage(rows, limit);
+      const rows = await deviceViews(db, accountId ? { accountId } : {}, page);
+      return toPage(rows, page.size);
     },
   );
 
@@ -50,8 +52,9 @@ export default async function adminDeviceRoutes(app: FastifyInstance, { services
       schema: { summary: 'Rename a device', tags: ['admin'], params: IdParams, body: RenameBody, response: { 200: DeviceSchema, ...errorResponses(400, 401, 403, 404) } },
     },
     async (request) => {
+      const name = checkName(request.body.name);
       const { id } = await deviceOr404(request.params.id);
-      await db.device.update({ where: { id }, data: { name: request.body.name } });
+      await db.device.update({ where: { id }, data: { name } });
       return deviceOr404(id);
     },
   );

@@ -2,10 +2,11 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { device, requireDevice } from '../http/auth.ts';
 import { ApiError } from '../http/errors.ts';
-import { decodeCursor, toPage } from '../http/pagination.ts';
-import { errorResponses, IdParams, Page, PageQuery, Sha256, Timestamp } from '../http/schemas.ts';
+import { pageOf, toPage } from '../http/pagination.ts';
+import { ClientDate, errorResponses, IdParams, Page, PageQuery, Sha256 } from '../http/schemas.ts';
 import { isId } from '../db/ids.ts';
 import { checkAssetMeta } from '../ingest/asset-meta.ts';
+import { checkDate } from '../validation/dates.ts';
 import { missingHashes, registerByHash } from '../ingest/register.ts';
 import type { Services } from '../services.ts';
 import { findAsset, findAssets } from './asset-view.ts';
@@ -16,9 +17,9 @@ const ByHashBody = Type.Object({
   sha256: Sha256,
   deviceAssetId: Type.String({ minLength: 1, maxLength: 255 }),
   fileName: Type.String({ minLength: 1, maxLength: 255 }),
-  fileCreatedAt: Type.Optional(Timestamp),
+  fileCreatedAt: Type.Optional(ClientDate),
 });
-const ListQuery = Type.Composite([PageQuery, Type.Object({ state: Type.Optional(AssetState), since: Type.Optional(Timestamp) })]);
+const ListQuery = Type.Composite([PageQuery, Type.Object({ state: Type.Optional(AssetState), since: Type.Optional(ClientDate) })]);
 
 export default async function assetRoutes(app: FastifyInstance, { services }: { services: Services }) {
   const { db } = services;
@@ -92,13 +93,11 @@ export default async function assetRoutes(app: FastifyInstance, { services }: { 
       },
     },
     async (request) => {
-      const { limit, cursor, state, since } = request.query;
-      const rows = await findAssets(
-        db,
-        { deviceId: device(request).id, ...(state ? { state } : {}), ...(since ? { since: new Date(since) } : {}) },
-        { limit: limit + 1, after: decodeCursor(cursor) },
-      );
-      return toPage(rows, limit);
+      const { state } = request.query;
+      const since = checkDate(request.query.since, 'since');
+      const page = pageOf(request.query);
+      const rows = await findAssets(db, { deviceId: device(request).id, ...(state ? { state } : {}), ...(since ? { since } : {}) }, page);
+      return toPage(rows, page.size);
     },
   );
 }

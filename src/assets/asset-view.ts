@@ -1,5 +1,6 @@
 import { Prisma } from '../db/generated/client.ts';
 import type { Db } from '../db/client.ts';
+import { toTimestamp } from '../validation/dates.ts';
 
 export const ASSET_STATES = ['pending', 'uploading', 'backed_up', 'failed', 'needs_reauth', 'paused'] as const;
 export type AssetState = (typeof ASSET_STATES)[number];
@@ -65,13 +66,14 @@ function toView(r: AssetRow): AssetView {
     mimeType: r.mime_type,
     fileName: r.file_name,
     deviceAssetId: r.device_asset_id,
-    fileCreatedAt: r.file_created_at?.toISOString() ?? null,
+    // Dates enter only through the date parser; toTimestamp still keeps a row written before it from failing a listing.
+    fileCreatedAt: toTimestamp(r.file_created_at),
     state: r.state,
     googleMediaItemId: r.media_item_id,
     attempts: r.attempts,
     lastError: r.last_error,
     createdAt: r.created_at.toISOString(),
-    backedUpAt: r.backed_up_at?.toISOString() ?? null,
+    backedUpAt: toTimestamp(r.backed_up_at),
   };
 }
 

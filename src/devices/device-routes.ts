@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { device, requireDevice } from '../http/auth.ts';
 import { errorResponses } from '../http/schemas.ts';
+import { checkName } from '../validation/names.ts';
 import type { Services } from '../services.ts';
 import { deviceViews, DeviceSchema } from './device-view.ts';
 import { redeemPairing } from './pairing.ts';
@@ -30,8 +31,10 @@ export default async function deviceRoutes(app: FastifyInstance, { services }: {
       },
     },
     async (request, reply) => {
+      // A bad name is the phone's mistake, not a guess at a code: refused before the guessing limiter counts anything.
+      const input = { ...request.body, name: checkName(request.body.name) };
       const paired = await services.limits.pairing.guard(request.ip, ['not_found', 'validation_failed'], () =>
-        redeemPairing(services, request.body),
+        redeemPairing(services, input),
       );
       return reply.code(201).send(paired);
     },

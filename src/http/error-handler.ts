@@ -1,4 +1,5 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import fp from 'fastify-plugin';
 import { ApiError, type ErrorCode, ERROR_CODES, errorBody } from './errors.ts';
 
@@ -18,6 +19,13 @@ const FRAMEWORK_CODES: Record<string, ErrorCode> = {
   FST_FIELDS_LIMIT: 'validation_failed',
   FST_PROTO_VIOLATION: 'validation_failed',
   FST_REQ_FILE_TOO_LARGE: 'payload_too_large',
+  FST_INVALID_JSON_FIELD_ERROR: 'validation_failed',
+  FST_ERR_CTP_INVALID_TYPE: 'validation_failed',
+  FST_ERR_INVALID_URL: 'validation_failed',
+  // Raised by the router before any route runs (see frameworkErrors below): a %-escape that decodes to nothing valid
+  // is a malformed request; a path segment longer than any id the relay issues names nothing here.
+  FST_ERR_BAD_URL: 'validation_failed',
+  FST_ERR_MAX_PARAM_LENGTH: 'not_found',
 };
 
 // The first code listed for a status wins: an unmapped 400 is validation_failed, not incomplete_upload (listed later).
@@ -39,6 +47,34 @@ export function toApiError(err: FastifyError | Error): ApiError | null {
   return null;
 }
 
+/**
+ * Fastify's `frameworkErrors` option: errors the router raises before a route (and so this plugin's error handler) is
+ * chosen. Without it Fastify answers with its own codes (FST_ERR_BAD_URL, FST_ERR_MAX_PARAM_LENGTH), off the contract.
+ */
+export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const apiError = toApiError(err) ?? new ApiError('validation_failed', 'Malformed request');
+  request.log.info({ code: apiError.code, reason: err.code }, 'request rejected by the router');
+  void reply.code(apiError.statusCode).send(errorBody(apiError.statusCode, apiError.code, apiError.message));
+}
+
+/**
+ * Node answers an `Expect` other than `100-continue` itself, with a bare 417 and no body, unless the server listens for
+ * 'checkExpectation'. The relay supports no other expectation (RFC 9110 §10.1.1), so it answers 417 too, in the
+ * contract's JSON shape; the code is validation_failed (the contract has no code of its own for 417) and the connection
+ * closes, as the body was never read.
+ */
+export function refuseExpectation(request: IncomingMessage, response: ServerResponse): void {
+  const body = JSON.stringify(
+    errorBody(417, 'validation_failed', `Unsupported expectation: ${String(request.headers.expect).slice(0, 100)}`),
+  );
+  response.writeHead(417, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  });
+  response.end(body);
+}
+
 /** One place turns every error into the contract's JSON shape; 5xx detail stays in the log, never in the answer. */
 export default fp(
   async function errorHandler(app: FastifyInstance) {
@@ -55,6 +91,7 @@ export default fp(
       request.log.error({ err }, 'unhandled error');
       return reply.code(500).send(errorBody(500, 'internal', 'Internal Server Error'));
     });
+    app.server.on('checkExpectation', refuseExpectation);
     app.setNotFoundHandler((request, reply) => {
       reply.code(404).send(errorBody(404, 'not_found', `Route ${request.method} ${request.url.split('?')[0]} not found`));
     });

@@ -1,8 +1,10 @@
 import { ApiError } from './errors.ts';
 import { isId } from '../db/ids.ts';
 
+export const MAX_PAGE = 1000;
+
 export const PageQuery = {
-  limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+  limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 100 },
   cursor: { type: 'string', maxLength: 200 },
 } as const;
 
@@ -20,6 +22,26 @@ export function decodeCursor(cursor: string | undefined): string | undefined {
   const id = Buffer.from(cursor, 'base64url').toString('utf8');
   if (!isId(id)) throw new ApiError('validation_failed', 'cursor is not one this server issued');
   return id;
+}
+
+/** A page as a query asks for it: `size` items, read as `limit` rows (one more) after the cursor's id. */
+export interface PageRequest {
+  size: number;
+  limit: number;
+  after: string | undefined;
+}
+
+/**
+ * The page a list query asks for. The schema's coercion lets `?limit=Infinity` and `?limit=1e400` through as
+ * Infinity (Ajv turns the string into a number, then skips minimum/maximum for non-finite values), so the bounds are
+ * checked again here, on the value the query will use.
+ */
+export function pageOf(query: { limit: number; cursor?: string | undefined }): PageRequest {
+  const size = query.limit;
+  if (!Number.isSafeInteger(size) || size < 1 || size > MAX_PAGE) {
+    throw new ApiError('validation_failed', `limit must be a whole number from 1 to ${MAX_PAGE}`);
+  }
+  return { size, limit: size + 1, after: decodeCursor(query.cursor) };
 }
 
 /** Ask for one row more than the page holds: its presence says whether another page follows. */

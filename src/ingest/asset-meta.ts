@@ -1,35 +1,30 @@
 import { ApiError } from '../http/errors.ts';
+import { checkDate } from '../validation/dates.ts';
+import { checkName, checkText, FILE_NAME_MAX } from '../validation/names.ts';
 import type { AssetMeta } from './register.ts';
 
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 function invalid(message: string): ApiError {
   return new ApiError('validation_failed', message);
 }
 
+/** The phone's own id: opaque, compared byte for byte by the phone, so checked but never normalised. */
 export function checkDeviceAssetId(value: string | undefined): string {
   if (value === undefined || value.length === 0) throw invalid('deviceAssetId is required');
-  if (value.length > 255) throw invalid('deviceAssetId must be at most 255 characters');
-  if (CONTROL_CHARS.test(value)) throw invalid('deviceAssetId must not contain control characters');
-  return value;
+  return checkText(value, 'deviceAssetId', 255);
 }
 
 /** A file name is a single path segment: it ends up in Google Photos and in log lines, never in a path of ours. */
 export function checkFileName(value: string | undefined): string {
   if (value === undefined || value.length === 0) throw invalid("fileName is required (as a field or as the file part's filename)");
-  if (value.length > 255) throw invalid('fileName must be at most 255 characters');
-  if (CONTROL_CHARS.test(value)) throw invalid('fileName must not contain control characters');
-  if (/[/\\]/.test(value) || value === '.' || value === '..') throw invalid('fileName must be a plain file name, without directories');
-  return value;
+  const name = checkName(value, 'fileName', FILE_NAME_MAX);
+  if (/[/\\]/.test(name) || name === '.' || name === '..') throw invalid('fileName must be a plain file name, without directories');
+  return name;
 }
 
 export function checkFileCreatedAt(value: string | undefined): Date | null {
-  if (value === undefined || value === '') return null;
-  const date = new Date(value);
-  if (!ISO_DATE.test(value) || Number.isNaN(date.getTime())) throw invalid('fileCreatedAt must be an ISO-8601 timestamp');
-  return date;
+  return checkDate(value, 'fileCreatedAt');
 }
 
 export function checkSha256(value: string | undefined): string | undefined {
@@ -39,6 +34,7 @@ export function checkSha256(value: string | undefined): string | undefined {
   return lower;
 }
 
+/** Every door's asset metadata, checked once before any byte is kept: what passes here can be stored and read back. */
 export function checkAssetMeta(fields: Record<string, string | undefined>, partFileName?: string): AssetMeta {
   return {
     deviceAssetId: checkDeviceAssetId(fields.deviceAssetId),

@@ -1,3 +1,4 @@
+import { parseClientDate } from '../validation/dates.ts';
 import { badRequest } from './errors.ts';
 import { baseName, hrefOf } from './paths.ts';
 import type { Entry } from './view-store.ts';
@@ -131,13 +132,11 @@ export function renderPropPatch(href: string, props: PropName[]): string {
 }
 
 const MIN_MTIME = Date.UTC(1900, 0, 1);
-const MAX_MTIME = Date.UTC(9999, 11, 31);
 
 /** A modification time as clients send it: Unix seconds (X-OC-Mtime, DAV:lastmodified) or an HTTP/ISO date. */
 export function parseMtime(value: string | undefined): Date | null {
-  if (!value) return null;
-  const ms = /^-?\d+(\.\d+)?$/.test(value) ? Number(value) * 1000 : Date.parse(value);
-  if (!Number.isFinite(ms) || ms < MIN_MTIME || ms > MAX_MTIME) return null;
+  const ms = parseClientDate(value)?.getTime();
+  if (ms === undefined || ms < MIN_MTIME) return null;
   // Second precision, as HTTP dates carry: what we answer must equal what the client set.
   return new Date(Math.floor(ms / 1000) * 1000);
 }
