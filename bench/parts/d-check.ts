@@ -5,10 +5,15 @@ import { ms, ratio, verdict, type BenchContext, type PartResult } from '../lib/r
 const PER_CALL = 1000;
 const hashOf = (i: number, salt: string) => createHash('sha256').update(`${salt}:${i}`).digest('hex');
 
-// The relay's own query (src/ingest/register.ts, missingHashes), run bare through pg for comparison.
+// The relay's own query (src/ledger/assets.ts, accountHas), run bare through pg for comparison.
 const MISSING_SQL = `
-  SELECT b.sha256 FROM blobs b WHERE b.sha256 = ANY($1::char(64)[]) AND (b.stored OR EXISTS (
-    SELECT 1 FROM deliveries d WHERE d.blob_sha256 = b.sha256 AND d.account_id = $2::uuid AND d.state = 'backed_up'))`;
+  SELECT b.sha256 FROM blobs b
+  WHERE b.sha256 = ANY($1::char(64)[]) AND (
+    (b.stored AND (
+      EXISTS (SELECT 1 FROM assets a WHERE a.blob_sha256 = b.sha256 AND a.account_id = $2::uuid)
+      OR EXISTS (SELECT 1 FROM dav_entries e JOIN devices v ON v.id = e.device_id
+                 WHERE e.blob_sha256 = b.sha256 AND v.account_id = $2::uuid)))
+    OR EXISTS (SELECT 1 FROM deliveries d WHERE d.blob_sha256 = b.sha256 AND d.account_id = $2::uuid AND d.state = 'backed_up'))`;
 
 /** (d) POST /api/v1/assets/check for hashes the relay holds, 1000 per call. */
 export async function check(ctx: BenchContext): Promise<PartResult> {
@@ -22,12 +27,19 @@ export async function check(ctx: BenchContext): Promise<PartResult> {
     const accountId = await admin.createAccount('Bench D');
     const device = await admin.pairDevice(accountId);
 
-    // Held hashes, made fast: blob rows straight into the relay's database (the check only consults blobs).
+    // Held hashes, made fast: blob rows and this device's assets straight into the relay's database (the check
+    // counts content its account holds).
     const salt = randomBytes(8).toString('hex');
     const held = Array.from({ length: total }, (_, i) => hashOf(i, salt));
     const db = await connectDb(iso, cleanup);
     await db.query(`INSERT INTO blobs (sha256, size, mime_type) SELECT h, 1000000, 'image/jpeg' FROM unnest($1::text[]) AS h`, [held]);
+    await db.query(
+      `INSERT INTO assets (id, device_id, account_id, blob_sha256, device_asset_id, file_name)
+       SELECT gen_random_uuid(), $2::uuid, $3::uuid, h, h, 'IMG.jpg' FROM unnest($1::text[]) AS h`,
+      [held, device.deviceId, accountId],
+    );
     await db.query('ANALYZE blobs');
+    await db.query('ANALYZE assets');
     ctx.log(`inserted ${total} blob rows`);
 
     const call = async (hashes: string[]) => {
