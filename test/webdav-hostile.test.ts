@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
-import { tap } from '../src/webdav/body.ts';
+import { tap } from '../src/intake/body-tap.ts';
 
 /**
  * Every hostile case of the ingest contract that applies to a WebDAV PUT (and the rest of the WebDAV door): each
