@@ -22,6 +22,8 @@ export interface Config {
   uploadIdleMs: number;
   /** Entries (files and folders) one device's WebDAV view may hold: a COPY must not double it without end. */
   davMaxEntries: number;
+  /** Budget of one WebDAV tree transaction (a COPY or MOVE of a large folder): past it, 503 and a rollback. */
+  davTransactionTimeoutMs: number;
   /** Honour X-Forwarded-For from a reverse proxy (only behind one: otherwise clients could pick their own address). */
   trustProxy: boolean;
   /** Failed pairing attempts one client may make per 15 minutes. */
@@ -83,6 +85,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceMs: read.int('SHUTDOWN_GRACE_SECONDS', 30, 1, 3600) * 1000,
     uploadIdleMs: read.int('UPLOAD_IDLE_SECONDS', 60, 1, 3600) * 1000,
     davMaxEntries: read.int('DAV_MAX_ENTRIES_PER_DEVICE', 100_000, 1, 100_000_000),
+    davTransactionTimeoutMs: read.int('DAV_TRANSACTION_TIMEOUT_SECONDS', 60, 1, 3600) * 1000,
     trustProxy: read.bool('TRUST_PROXY', false),
     pairingMaxFailures: read.int('PAIRING_MAX_FAILURES', 10, 1, 100_000),
     authMaxFailures: read.int('AUTH_MAX_FAILURES', 50, 1, 100_000),

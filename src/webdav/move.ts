@@ -67,7 +67,7 @@ export function moveHandler(services: Services, method: 'MOVE' | 'COPY') {
       assets.set(dest, await registerHeld(services, dev, file.blobSha256, dest, fileMtime));
     }
 
-    const replaced = await withView(services.db, dev.id, async (tx) => {
+    const replaced = await withView(services, dev.id, async (tx) => {
       if (!(await findEntry(tx, dev.id, from))) throw notFound(`${from} does not exist`);
       // Entries may have arrived below the source since the check above.
       if (!shallow) checkRebasedLength(await longestPathWithin(tx, dev.id, from), from, to);

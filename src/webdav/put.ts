@@ -65,7 +65,7 @@ export function putHandler(services: Services, uploads: InflightUploads) {
       }
       const stored = temp;
       temp = undefined;
-      const created = await withView(services.db, dev.id, async (tx) => {
+      const created = await withView(services, dev.id, async (tx) => {
         const isNew = await putFile(tx, dev.id, path, { blobSha256: stored.sha256, size: stored.size, mtime, assetId });
         if (isNew) await checkRoom(tx, dev.id, config.davMaxEntries);
         return isNew;

@@ -22,7 +22,7 @@ export function mkcolHandler(services: Services, uploads: InflightUploads) {
     }
     const path = pathOfUrl(request.url);
     if (path === ROOT) throw notAllowed('The root exists');
-    await withView(services.db, dev.id, async (tx) => {
+    await withView(services, dev.id, async (tx) => {
       if (await findEntry(tx, dev.id, path)) throw notAllowed(`${path} already exists`);
       await makeCollection(tx, dev.id, path);
       await checkRoom(tx, dev.id, services.config.davMaxEntries);
@@ -41,7 +41,7 @@ export function deleteHandler(services: Services) {
     const dev = device(request);
     const path = pathOfUrl(request.url);
     if (path === ROOT) throw forbidden('The root cannot be deleted');
-    const removed = await withView(services.db, dev.id, (tx) => removeTree(tx, dev.id, path));
+    const removed = await withView(services, dev.id, (tx) => removeTree(tx, dev.id, path));
     if (removed === 0) throw notFound(`${path} does not exist`);
     return reply.code(204).send();
   };
@@ -59,7 +59,7 @@ export function proppatchHandler(services: Services, uploads: InflightUploads) {
     const entry = await findEntry(services.db, dev.id, path);
     if (!entry) throw notFound(`${path} does not exist`);
     if (patch.mtime && entry.kind === 'file') {
-      await withView(services.db, dev.id, (tx) => setMtime(tx, dev.id, path, patch.mtime!));
+      await withView(services, dev.id, (tx) => setMtime(tx, dev.id, path, patch.mtime!));
     }
     const body = XML_HEAD + renderPropPatch(hrefOf(path, entry.kind === 'collection'), patch.props);
     return reply.code(207).type('application/xml; charset=utf-8').send(body);

@@ -1,4 +1,5 @@
 import type { Db } from '../db/client.ts';
+import type { Services } from '../services.ts';
 import { ApiError } from '../http/errors.ts';
 import { conflict } from './errors.ts';
 import { ancestorsOf, parentOf, ROOT, type TreePath } from './paths.ts';
@@ -125,23 +126,27 @@ export async function filesWithin(db: Queryable, deviceId: string, path: TreePat
 
 // A tree operation may touch every entry of a device (a COPY or MOVE of a large folder, a DELETE of the root's
 // children): Prisma's default of 5 s for an interactive transaction would cut it on a busy host with a 500, and no
-// limit at all would let one hold the device's view lock and a connection for ever. So: an explicit budget, the
-// database held to the same one (statement_timeout; the advisory lock wait included), and a refusal the client
-// retries (503 not_ready) when it runs out.
-const VIEW_TX_TIMEOUT_MS = 60_000;
+// limit at all would let one hold the device's view lock and a connection for ever. So: an explicit budget
+// (DAV_TRANSACTION_TIMEOUT_SECONDS), the database held to the same one (statement_timeout, which covers the wait for
+// the view lock), and a refusal the client retries (503 not_ready) when it runs out.
 // Waiting for a connection from the pool.
 const VIEW_TX_MAX_WAIT_MS = 10_000;
 
-/** Run `fn` in a transaction holding this device's view lock, within VIEW_TX_TIMEOUT_MS. */
-export async function withView<T>(db: Db, deviceId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+/** Run `fn` in a transaction holding this device's view lock, within the configured budget. */
+export async function withView<T>(
+  { db, config }: Pick<Services, 'db' | 'config'>,
+  deviceId: string,
+  fn: (tx: Tx) => Promise<T>,
+): Promise<T> {
+  const budgetMs = config.davTransactionTimeoutMs;
   try {
     return await db.$transaction(
       async (tx) => {
-        await tx.$executeRawUnsafe(`SET LOCAL statement_timeout = ${VIEW_TX_TIMEOUT_MS}`);
+        await tx.$executeRawUnsafe(`SET LOCAL statement_timeout = ${Math.floor(budgetMs)}`);
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${'dav:' + deviceId}, 0))`;
         return fn(tx);
       },
-      { timeout: VIEW_TX_TIMEOUT_MS, maxWait: VIEW_TX_MAX_WAIT_MS },
+      { timeout: budgetMs, maxWait: VIEW_TX_MAX_WAIT_MS },
     );
   } catch (err) {
     if (isTimeout(err)) throw new ApiError('not_ready', 'The folder is busy with a long operation; try again shortly');
