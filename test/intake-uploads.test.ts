@@ -61,7 +61,14 @@ describe('idle timeout, cuts and metrics', () => {
     await Promise.race([conn.closed, sleep(3000)]);
     assert.ok(conn.socket.destroyed || !conn.writable, 'the stalled connection was left open');
     conn.socket.destroy();
-    assert.deepEqual(await poll(() => tempFiles(relay), (f) => f.length === 0), [], 'a temp file outlived the stalled upload');
+    assert.deepEqual(
+      await poll(
+        () => tempFiles(relay),
+        (f) => f.length === 0,
+      ),
+      [],
+      'a temp file outlived the stalled upload',
+    );
   }
 
   it('a WebDAV PUT whose body stops arriving is answered 400 incomplete_upload after the idle timeout, its temp file gone', async () => {
@@ -83,7 +90,11 @@ describe('idle timeout, cuts and metrics', () => {
       { name: 'file', value: jpeg(300_000), filename: 'IMG_2.jpg', contentType: 'image/jpeg' },
     ]);
     const { conn, startedAt } = await stall(
-      requestHead('POST', '/api/v1/assets', { Authorization: `Bearer ${phone.token}`, 'Content-Type': contentType, 'Content-Length': body.length }),
+      requestHead('POST', '/api/v1/assets', {
+        Authorization: `Bearer ${phone.token}`,
+        'Content-Type': contentType,
+        'Content-Length': body.length,
+      }),
       body,
       100_000,
     );
@@ -122,7 +133,13 @@ describe('idle timeout, cuts and metrics', () => {
     const res = await conn.responseWithin(5000);
     conn.socket.destroy();
     assertError(res, 400, 'incomplete_upload');
-    assert.deepEqual(await poll(() => tempFiles(relay), (f) => f.length === 0), []);
+    assert.deepEqual(
+      await poll(
+        () => tempFiles(relay),
+        (f) => f.length === 0,
+      ),
+      [],
+    );
   });
 
   it('WebDAV uploads are counted in the upload series, as native ones are', async () => {
@@ -133,7 +150,10 @@ describe('idle timeout, cuts and metrics', () => {
     // The same content under another name: the ledger already has it.
     assert.equal((await fetch(`${relay.url}/dav/m/IMG_5b.jpg`, { method: 'PUT', headers: auth, body: new Uint8Array(photo) })).status, 201);
     // Under a temporary name: held, not yet an asset.
-    assert.equal((await fetch(`${relay.url}/dav/m/IMG_6.jpg.part`, { method: 'PUT', headers: auth, body: new Uint8Array(jpeg(50_000)) })).status, 201);
+    assert.equal(
+      (await fetch(`${relay.url}/dav/m/IMG_6.jpg.part`, { method: 'PUT', headers: auth, body: new Uint8Array(jpeg(50_000)) })).status,
+      201,
+    );
     const refused = await fetch(`${relay.url}/dav/m/doc.jpg`, { method: 'PUT', headers: auth, body: Buffer.from('%PDF-1.7 not a photo') });
     assert.equal(refused.status, 415);
     const native = await phone.upload(jpeg(40_000), { deviceAssetId: 'native-metrics' });
@@ -171,6 +191,13 @@ describe('shutdown', () => {
     await sending;
     if (res !== null) assertError(res, 503, 'not_ready');
     assert.ok(tookMs < 2500, `the upload ran on for ${tookMs} ms after the shutdown began`);
-    assert.deepEqual(await poll(() => tempFiles(relay), (f) => f.length === 0), [], 'a temp file outlived the shutdown');
+    assert.deepEqual(
+      await poll(
+        () => tempFiles(relay),
+        (f) => f.length === 0,
+      ),
+      [],
+      'a temp file outlived the shutdown',
+    );
   });
 });

@@ -34,7 +34,8 @@ export async function readSmallBody(
   const upload = uploads.start(request.raw);
   const feed = tap(request.raw);
   const stop = () => feed.destroy(upload.signal.reason);
-  upload.signal.addEventListener('abort', stop);
+  if (upload.signal.aborted) stop();
+  else upload.signal.addEventListener('abort', stop);
   try {
     for await (const chunk of feed) {
       size += (chunk as Buffer).length;

@@ -52,7 +52,8 @@ export function moveHandler(services: Services, method: 'MOVE' | 'COPY') {
     // A COPY adds the whole subtree (less what it replaces): refuse before any work when it cannot fit (checked
     // again, exactly, below).
     if (method === 'COPY') {
-      const adding = (shallow ? 1 : 1 + (await countBelow(services.db, dev.id, from))) - (target ? 1 + (await countBelow(services.db, dev.id, to)) : 0);
+      const adding =
+        (shallow ? 1 : 1 + (await countBelow(services.db, dev.id, from))) - (target ? 1 + (await countBelow(services.db, dev.id, to)) : 0);
       await checkRoom(services.db, dev.id, limit, adding);
     }
     const mtime = parseMtime(first(request.headers['x-oc-mtime']));

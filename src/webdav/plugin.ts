@@ -15,10 +15,7 @@ import { deleteHandler, lockHandler, mkcolHandler, proppatchHandler, unlockHandl
  * of RFC 4918 on Fastify, in its own encapsulated scope (its own body handling and error answers), feeding the very
  * same ingest pipeline as the native API. Each device sees only its own tree; HTTP Basic, password = device token.
  */
-export default async function webdav(
-  app: FastifyInstance,
-  { services, uploads }: { services: Services; uploads: InflightUploads },
-) {
+export default async function webdav(app: FastifyInstance, { services, uploads }: { services: Services; uploads: InflightUploads }) {
   for (const method of ['PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK']) {
     if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true });
   }
