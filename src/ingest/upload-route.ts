@@ -69,10 +69,7 @@ function nextOrStall<T>(iterator: AsyncIterator<T>, raw: IncomingMessage, signal
     if (signal.aborted) return reject(signal.reason);
     signal.addEventListener('abort', aborted);
     let timer: NodeJS.Timeout | undefined;
-    const stalled = () => (
-      settle(),
-      reject(new ApiError('validation_failed', 'Malformed multipart body: the parser stopped before the end'))
-    );
+    const stalled = () => (settle(), reject(new ApiError('validation_failed', 'Malformed multipart body: the parser stopped before the end')));
     const check = () => {
       const idle = raw.readableEnded || raw.isPaused();
       if (idle && !timer) {
