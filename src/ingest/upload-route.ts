@@ -11,10 +11,10 @@ import { registerUpload, type AssetMeta } from './register.ts';
 import { findAsset } from '../assets/asset-view.ts';
 import { AssetCreatedSchema, toCreated } from '../assets/schemas.ts';
 import { errorResponses } from '../http/schemas.ts';
-import { answerEarly } from '../intake/early-answer.ts';
 import { InflightUploads } from '../intake/inflight.ts';
 import { asIncomplete } from '../intake/incomplete.ts';
-import { countBody, countUploads } from '../intake/metrics.ts';
+import { intake } from '../intake/intake.ts';
+import { countUploads } from '../intake/metrics.ts';
 
 const UploadForm = Type.Object({
   deviceAssetId: Type.String({ maxLength: 255, description: "The phone's own id for the asset" }),
@@ -129,18 +129,16 @@ export default async function uploadRoute(
     },
     async (request, reply) => {
       const dev = device(request);
-      const declared = Number(request.headers['content-length']);
-      if (declared > config.maxUploadBytes + ENVELOPE_ALLOWANCE) {
-        answerEarly(request, reply, uploads);
-        throw new ApiError('payload_too_large', `File exceeds the limit of ${config.maxUploadBytes} bytes`);
-      }
-      const fields: Record<string, string> = {};
-      let temp: TempBlob | undefined;
-      let meta: AssetMeta | undefined;
-      let declaredSha: string | undefined;
-      let truncated = false;
-      const upload = uploads.start(request.raw);
-      try {
+      return intake(services, uploads, request, reply, async (upload) => {
+        const declared = Number(request.headers['content-length']);
+        if (declared > config.maxUploadBytes + ENVELOPE_ALLOWANCE) {
+          throw new ApiError('payload_too_large', `File exceeds the limit of ${config.maxUploadBytes} bytes`);
+        }
+        const fields: Record<string, string> = {};
+        let temp: TempBlob | undefined;
+        let meta: AssetMeta | undefined;
+        let declaredSha: string | undefined;
+        let truncated = false;
         for await (const part of partsOf(request, upload.signal)) {
           if (part.type === 'field') {
             if (meta) throw new ApiError('validation_failed', 'Text fields must come before the file part');
@@ -154,8 +152,7 @@ export default async function uploadRoute(
           if (part.fieldname !== 'file') throw new ApiError('validation_failed', 'The file part must be named "file"');
           meta = checkAssetMeta(fields, part.filename);
           declaredSha = checkSha256(fields.sha256);
-          countBody(request.raw, part.file);
-          temp = await services.blobs.receive(part.file, config.maxUploadBytes, upload.signal);
+          temp = await upload.receive(part.file, config.maxUploadBytes);
           truncated = part.file.truncated;
         }
         if (!temp || !meta) throw new ApiError('validation_failed', 'A file part named "file" is required');
@@ -164,16 +161,10 @@ export default async function uploadRoute(
           throw new ApiError('hash_mismatch', `Declared sha256 ${declaredSha} does not match the content (${temp.sha256})`);
         }
         const registered = await registerUpload(services, dev, temp, meta);
-        temp = undefined;
+        upload.committed(registered.duplicate ? 'duplicate' : 'created');
         const asset = await findAsset(services.db, registered.assetId);
         return reply.code(registered.duplicate ? 200 : 201).send(toCreated(asset!, registered.duplicate));
-      } catch (err) {
-        if (temp) await services.blobs.discard(temp.tempPath);
-        answerEarly(request, reply, uploads);
-        throw upload.signal.aborted ? upload.signal.reason : asIncomplete(err);
-      } finally {
-        uploads.end(upload);
-      }
+      });
     },
   );
 }

@@ -1,13 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { device } from '../http/auth.ts';
 import { ApiError } from '../http/errors.ts';
-import type { TempBlob } from '../ingest/blob-store.ts';
 import { registerUpload, storeBlob } from '../ingest/register.ts';
 import { tap } from '../intake/body-tap.ts';
-import { answerEarly } from '../intake/early-answer.ts';
 import type { InflightUploads } from '../intake/inflight.ts';
-import { asIncomplete } from '../intake/incomplete.ts';
-import { countBody, recordOutcome } from '../intake/metrics.ts';
+import { intake } from '../intake/intake.ts';
 import type { Services } from '../services.ts';
 import { declaredChecksum } from './body.ts';
 import { badRequest, notAllowed } from './errors.ts';
@@ -29,9 +26,7 @@ export function putHandler(services: Services, uploads: InflightUploads) {
   const { config } = services;
   return async function put(request: FastifyRequest, reply: FastifyReply) {
     const dev = device(request);
-    let temp: TempBlob | undefined;
-    const upload = uploads.start(request.raw);
-    try {
+    return intake(services, uploads, request, reply, async (upload) => {
       const path = pathOfUrl(request.url);
       if (path === ROOT) throw notAllowed('The root is a folder');
       // A range of a file is not the file: taking it as whole would store a fragment (RFC 9110 §14.5).
@@ -48,8 +43,7 @@ export function putHandler(services: Services, uploads: InflightUploads) {
       const mtime = parseMtime(header(request, 'x-oc-mtime'));
       const checksum = declaredChecksum(request.headers['oc-checksum']);
       const body = tap(request.raw, checksum?.hash);
-      countBody(request.raw, body);
-      temp = await services.blobs.receive(body, config.maxUploadBytes, upload.signal);
+      const temp = await upload.receive(body, config.maxUploadBytes);
       if (checksum && body.digest() !== checksum.expected) {
         throw new ApiError('hash_mismatch', 'The content does not match the declared OC-Checksum');
       }
@@ -58,28 +52,20 @@ export function putHandler(services: Services, uploads: InflightUploads) {
       if (isFinalPath(path)) {
         const registered = await registerUpload(services, dev, temp, metaOf(path, mtime));
         assetId = registered.assetId;
-        recordOutcome(request.raw, registered.duplicate ? 'duplicate' : 'created');
+        upload.committed(registered.duplicate ? 'duplicate' : 'created');
       } else {
         await storeBlob(services, dev, temp);
-        recordOutcome(request.raw, 'held');
+        upload.committed('held');
       }
-      const stored = temp;
-      temp = undefined;
       const created = await withView(services, dev.id, async (tx) => {
-        const isNew = await putFile(tx, dev.id, path, { blobSha256: stored.sha256, size: stored.size, mtime, assetId });
+        const isNew = await putFile(tx, dev.id, path, { blobSha256: temp.sha256, size: temp.size, mtime, assetId });
         if (isNew) await checkRoom(tx, dev.id, config.davMaxEntries);
         return isNew;
       });
-      reply.header('etag', `"${stored.sha256}"`);
+      reply.header('etag', `"${temp.sha256}"`);
       if (mtime) reply.header('x-oc-mtime', 'accepted');
       return reply.code(created ? 201 : 204).send();
-    } catch (err) {
-      if (temp) await services.blobs.discard(temp.tempPath);
-      answerEarly(request, reply, uploads);
-      throw upload.signal.aborted ? upload.signal.reason : asIncomplete(err);
-    } finally {
-      uploads.end(upload);
-    }
+    });
   };
 }
 
