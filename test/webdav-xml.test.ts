@@ -8,9 +8,7 @@ const names = (e: XmlElement): string[] => [`${e.ns}|${e.name}`, ...e.children.f
 
 describe('parseXml', () => {
   it('resolves namespaces by scope: redeclared in a child, restored for its siblings, default namespaces too', () => {
-    const root = parseXml(
-      `<a:x xmlns:a="A" xmlns="D"><a:y xmlns:a="B"><a:w/></a:y><a:z/><plain xmlns=""><inner/></plain><other/></a:x>`,
-    );
+    const root = parseXml(`<a:x xmlns:a="A" xmlns="D"><a:y xmlns:a="B"><a:w/></a:y><a:z/><plain xmlns=""><inner/></plain><other/></a:x>`);
     assert.deepEqual(names(root), ['A|x', 'B|y', 'B|w', 'A|z', '|plain', '|inner', 'D|other']);
   });
 

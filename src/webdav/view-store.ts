@@ -128,8 +128,9 @@ export async function filesWithin(db: Queryable, deviceId: string, path: TreePat
 // children): Prisma's default of 5 s for an interactive transaction would cut it on a busy host with a 500, and no
 // limit at all would let one hold the device's view lock and a connection for ever. So: an explicit budget
 // (DAV_TRANSACTION_TIMEOUT_SECONDS), the database held to the same one (statement_timeout, which covers the wait for
-// the view lock), and a refusal the client retries (503 not_ready) when it runs out.
-// Waiting for a connection from the pool.
+// the view lock: set before it, as Prisma's own budget cannot end a statement already waiting), and a refusal the
+// client retries (503 not_ready) when it runs out.
+// How long to wait for a connection from the pool.
 const VIEW_TX_MAX_WAIT_MS = 10_000;
 
 /** Run `fn` in a transaction holding this device's view lock, within the configured budget. */
