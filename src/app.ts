@@ -7,7 +7,8 @@ import type { Services } from './services.ts';
 import healthRoutes from './ops/health-routes.ts';
 import deviceRoutes from './devices/device-routes.ts';
 import assetRoutes from './assets/asset-routes.ts';
-import uploadRoute, { InflightUploads } from './ingest/upload-route.ts';
+import uploadRoute from './ingest/upload-route.ts';
+import { InflightUploads } from './intake/inflight.ts';
 import accountRoutes from './admin/account-routes.ts';
 import openapi from './http/openapi.ts';
 import googleRoutes from './admin/google-routes.ts';
@@ -69,7 +70,8 @@ export async function buildApp(services: Services): Promise<AppHandle> {
   app.addHook('onSend', async (_request, reply) => {
     if (closing) reply.header('connection', 'close');
   });
-  const uploads = new InflightUploads();
+  // One registry for the uploads of every door: a shutdown stops them all, and each is held to the idle timeout.
+  const uploads = new InflightUploads(services.config.uploadIdleMs);
 
   await app.register(errorHandler);
   await app.register(openapi, { publicUrl: services.config.publicUrl });
@@ -86,7 +88,7 @@ export async function buildApp(services: Services): Promise<AppHandle> {
   await app.register(metricsRoutes, { services });
   await app.register(queueBoard, { services });
   await app.register(callbackRoute, { services });
-  await app.register(webdav, { services });
+  await app.register(webdav, { services, uploads });
   await app.register(
     async (api) => {
       await api.register(deviceRoutes, { services });

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
-import { tap } from '../src/webdav/body.ts';
+import { tap } from '../src/intake/body-tap.ts';
 
 /**
  * Every hostile case of the ingest contract that applies to a WebDAV PUT (and the rest of the WebDAV door): each
@@ -437,5 +437,83 @@ describe('request bodies', () => {
     }
     await hostile(async () => assertError(await dav('MKCOL', '/dav/withbody/', A(), { 'content-type': 'application/xml' }, '<x/>'), 415));
     await hostile(async () => assertError(await dav('PROPFIND', '/dav/', A(), { depth: '2' }), 400));
+  });
+});
+
+describe('XML bodies cost linear time', () => {
+  const SLOW_MS = 200;
+  const head = '<D:propfind xmlns:D="DAV:" ';
+  /** Fill `prefix … suffix` with `unit` up to just under the 64 KiB cap. */
+  const fill = (prefix: string, unit: string, suffix: string) =>
+    prefix + unit.repeat(Math.floor((64 * 1024 - prefix.length - suffix.length) / unit.length)) + suffix;
+  const namespaces = Array.from({ length: 2000 }, (_, i) => `xmlns:n${i}="u"`).join(' ');
+  const bodies: [string, string][] = [
+    // One attribute-like run with no "=": the old attribute regex tried every start position to the end (≈ 8 s).
+    ['PROPFIND', fill(head, 'a', '><D:prop/></D:propfind>')],
+    ['PROPPATCH', fill('<D:propertyupdate xmlns:D="DAV:" ', 'b', '/>')],
+    ['LOCK', fill('<D:lockinfo xmlns:D="DAV:" ', 'c', '/>')],
+    ['PROPFIND', fill(head, 'x= ', '><D:prop/></D:propfind>')],
+    ['PROPFIND', fill(head, `y='`, '><D:prop/></D:propfind>')],
+    // 2,000 namespace declarations in scope of 4,900 elements: the old parser copied the scope into each (≈ 1 s).
+    ['PROPFIND', `${head}${namespaces}><D:prop>${'<D:a/>'.repeat(4900)}</D:prop></D:propfind>`],
+  ];
+
+  it(`64 KiB of hostile attributes or namespaces in a PROPFIND, PROPPATCH or LOCK is answered within ${SLOW_MS} ms, /healthz staying responsive`, async () => {
+    let probing = true;
+    let slowestHealthz = 0;
+    const probe = (async () => {
+      while (probing) {
+        const t = performance.now();
+        const res = await fetch(`${relay.url}/healthz`);
+        await res.arrayBuffer();
+        slowestHealthz = Math.max(slowestHealthz, performance.now() - t);
+        await sleep(5);
+      }
+    })();
+    try {
+      // Warm the route up first: the first request of a kind pays for compilation, not for the body.
+      await dav('PROPFIND', '/dav/', A(), { depth: '0' }, '<D:propfind xmlns:D="DAV:"><D:prop/></D:propfind>');
+      for (const [method, body] of bodies) {
+        assert.ok(Buffer.byteLength(body) <= 64 * 1024, `${Buffer.byteLength(body)} bytes`);
+        const t = performance.now();
+        const res = await dav(method, '/dav/', A(), { depth: '0', 'content-type': 'application/xml' }, body);
+        const took = performance.now() - t;
+        assert.ok(res.status < 500, `${method}: ${res.status} ${res.text.slice(0, 200)}`);
+        if (res.status >= 400) assertError(res, res.status);
+        assert.ok(took < SLOW_MS, `${method} of ${body.slice(30, 50)}…: answered after ${Math.round(took)} ms`);
+      }
+    } finally {
+      probing = false;
+      await probe;
+    }
+    assert.ok(slowestHealthz < SLOW_MS, `/healthz took ${Math.round(slowestHealthz)} ms meanwhile`);
+  });
+});
+
+describe('hostile headers and paths that used to answer 500', () => {
+  it('OC-Checksum naming an inherited member ("constructor", "__proto__") is no checksum we know: ignored, not a 500', async () => {
+    for (const [i, value] of ['constructor:abc', '__proto__:abc', 'toString:00', 'hasOwnProperty:ab SHA1:zz'].entries()) {
+      const res = await dav('PUT', `/dav/proto/IMG_${i}.jpg`, A(), { 'oc-checksum': value }, jpeg(20_000 + i));
+      assert.equal(res.status, 201, `${value}: ${res.status} ${res.text}`);
+    }
+  });
+
+  it("MOVE or COPY of a folder whose children's new paths would exceed 1024 bytes: 400, and nothing moves", async () => {
+    const deep = `/dav/deep/${'d'.repeat(250)}/${'e'.repeat(250)}/${'f'.repeat(250)}`;
+    assert.equal((await dav('PUT', `${deep}/IMG.jpg.part`, A(), {}, jpeg(10_000))).status, 201);
+    // The destination itself is well within the limit; the file below it is not (≈ 780 + 300 bytes).
+    const destination = `/dav/${'g'.repeat(250)}/${'h'.repeat(50)}`;
+    const listing = await dav('PROPFIND', '/dav/deep', A(), { depth: 'infinity' });
+    for (const method of ['MOVE', 'COPY']) {
+      await hostile(async () => {
+        const res = await dav(method, '/dav/deep', A(), { destination });
+        assertError(res, 400, 'validation_failed');
+        assert.match(res.json.message, /1024 bytes/);
+      });
+    }
+    assert.equal((await dav('PROPFIND', '/dav/deep', A(), { depth: 'infinity' })).text, listing.text, 'the source changed');
+    assert.equal((await dav('PROPFIND', destination, A(), { depth: '0' })).status, 404, 'something arrived at the destination');
+    // A destination that leaves room is fine.
+    assert.equal((await dav('MOVE', '/dav/deep', A(), { destination: '/dav/d2' })).status, 201);
   });
 });

@@ -20,6 +20,12 @@ export interface Config {
   staleTempMs: number;
   sweepIntervalMs: number;
   shutdownGraceMs: number;
+  /** An upload whose body makes no progress for this long is aborted (every door: native, WebDAV, …). */
+  uploadIdleMs: number;
+  /** Entries (files and folders) one device's WebDAV view may hold: a COPY must not double it without end. */
+  davMaxEntries: number;
+  /** Budget of one WebDAV tree transaction (a COPY or MOVE of a large folder): past it, 503 and a rollback. */
+  davTransactionTimeoutMs: number;
   /** Honour X-Forwarded-For from a reverse proxy (only behind one: otherwise clients could pick their own address). */
   trustProxy: boolean;
   /** Failed pairing attempts one client may make per 15 minutes. */
@@ -87,6 +93,9 @@ export function loadConfig(env: Env = process.env): Config {
     staleTempMs: read.int('STALE_TEMP_MINUTES', 15, 0, 10_000) * 60_000,
     sweepIntervalMs: read.int('SWEEP_INTERVAL_MINUTES', 10, 1, 10_000) * 60_000,
     shutdownGraceMs: read.int('SHUTDOWN_GRACE_SECONDS', 30, 1, 3600) * 1000,
+    uploadIdleMs: read.int('UPLOAD_IDLE_SECONDS', 60, 1, 3600) * 1000,
+    davMaxEntries: read.int('DAV_MAX_ENTRIES_PER_DEVICE', 100_000, 1, 100_000_000),
+    davTransactionTimeoutMs: read.int('DAV_TRANSACTION_TIMEOUT_SECONDS', 60, 1, 3600) * 1000,
     trustProxy: read.bool('TRUST_PROXY', false),
     pairingMaxFailures: read.int('PAIRING_MAX_FAILURES', 10, 1, 100_000),
     authMaxFailures: read.int('AUTH_MAX_FAILURES', 50, 1, 100_000),

@@ -11,6 +11,10 @@ import { registerUpload, type AssetMeta } from './register.ts';
 import { findAsset } from '../assets/asset-view.ts';
 import { AssetCreatedSchema, toCreated } from '../assets/schemas.ts';
 import { errorResponses } from '../http/schemas.ts';
+import { InflightUploads } from '../intake/inflight.ts';
+import { asIncomplete } from '../intake/incomplete.ts';
+import { intake } from '../intake/intake.ts';
+import { countUploads } from '../intake/metrics.ts';
 
 const UploadForm = Type.Object({
   deviceAssetId: Type.String({ maxLength: 255, description: "The phone's own id for the asset" }),
@@ -25,85 +29,6 @@ const TEXT_FIELDS = new Set(['deviceAssetId', 'fileName', 'fileCreatedAt', 'sha2
 const ENVELOPE_ALLOWANCE = 64 * 1024;
 // How long the request may sit paused or ended, with no file being written, before the parser counts as stalled (see partsOf).
 const PARSER_STALL_MS = 2000;
-
-// How long an early error answer keeps reading and dropping the rest of the body before closing (see answerEarly).
-const LINGER_MS = 10_000;
-
-/**
- * Prepare the answer to an upload we reject, often while the client is still sending (over the limit, not media).
- * Closing the socket with its bytes unread makes the kernel send a reset, which can wipe our answer from the client's
- * buffers before it reads it (RFC 9112 §9.6): the phone would see EPIPE/ECONNRESET instead of 413 or 415 and retry
- * forever. So when the body is not all in, stop parsing it, read and drop the rest for up to LINGER_MS (after which
- * the connection is cut), and keep the connection reusable if it all arrives in time.
- */
-function answerEarly(request: FastifyRequest, reply: FastifyReply, uploads: InflightUploads): void {
-  const raw = request.raw;
-  // Shutting down: no lingering, the process is about to exit.
-  if (raw.complete || raw.destroyed || uploads.stopping) {
-    reply.header('connection', 'close');
-    return;
-  }
-  raw.unpipe();
-  raw.resume();
-  const linger = uploads.start();
-  const cut = () => raw.socket?.destroy();
-  const timer = setTimeout(cut, LINGER_MS).unref();
-  linger.signal.addEventListener('abort', cut);
-  const done = () => {
-    clearTimeout(timer);
-    uploads.end(linger);
-  };
-  raw.once('end', done);
-  raw.socket?.once('close', done);
-}
-
-/**
- * The uploads this process is receiving (and early answers still draining), so a shutdown can stop them within its
- * grace period: an upload still running when the grace period ran out used to be killed with the process, leaving
- * its temp file in the spool, and a draining connection held the server open past it.
- */
-export class InflightUploads {
-  private readonly running = new Set<AbortController>();
-  stopping = false;
-
-  start(): AbortController {
-    const upload = new AbortController();
-    this.running.add(upload);
-    if (this.stopping) upload.abort(shuttingDown());
-    return upload;
-  }
-
-  end(upload: AbortController): void {
-    this.running.delete(upload);
-  }
-
-  /** Stop them all: each answers 503 not_ready (or is cut) and deletes its temp file. */
-  stopAll(): void {
-    this.stopping = true;
-    for (const upload of this.running) upload.abort(shuttingDown());
-  }
-}
-
-function shuttingDown(): ApiError {
-  return new ApiError('not_ready', 'The relay is shutting down: send the upload again');
-}
-
-/** Errors a broken or vanished client causes mid-body; the upload is incomplete, not our failure. */
-function asIncomplete(err: unknown): unknown {
-  const e = err as NodeJS.ErrnoException & { code?: string };
-  if (e instanceof ApiError) return e;
-  if (
-    e.code === 'ECONNRESET' ||
-    e.code === 'ERR_STREAM_PREMATURE_CLOSE' ||
-    // @fastify/multipart's code for a request closed mid-body (the plugin names it FST_MP_…, not FST_REQ_…).
-    e.code === 'FST_MP_PREMATURE_CLOSE' ||
-    /Unexpected end of (form|multipart data)|terminated early|aborted/i.test(e.message ?? '')
-  ) {
-    return new ApiError('incomplete_upload', 'The upload ended before the whole body arrived');
-  }
-  if (e.code === 'ENOSPC' || e.code === 'EDQUOT') return new ApiError('insufficient_storage', 'The relay is out of disk space');
-  return err;
-}
 
 /**
  * An error out of the multipart parser is the body's fault, never ours: a cut body is incomplete, the plugin's
@@ -171,7 +96,7 @@ function nextOrStall<T>(iterator: AsyncIterator<T>, raw: IncomingMessage, signal
 
 export default async function uploadRoute(
   app: FastifyInstance,
-  { services, uploads = new InflightUploads() }: { services: Services; uploads?: InflightUploads },
+  { services, uploads = new InflightUploads(services.config.uploadIdleMs) }: { services: Services; uploads?: InflightUploads },
 ) {
   const { config } = services;
   await app.register(multipart, {
@@ -191,6 +116,7 @@ export default async function uploadRoute(
     '/assets',
     {
       onRequest: requireDevice(services),
+      onResponse: countUploads(services.metrics),
       // The body is parsed (and judged) as it streams; the schema below documents it, it does not validate it.
       validatorCompiler: () => () => true,
       schema: {
@@ -203,18 +129,16 @@ export default async function uploadRoute(
     },
     async (request, reply) => {
       const dev = device(request);
-      const declared = Number(request.headers['content-length']);
-      if (declared > config.maxUploadBytes + ENVELOPE_ALLOWANCE) {
-        answerEarly(request, reply, uploads);
-        throw new ApiError('payload_too_large', `File exceeds the limit of ${config.maxUploadBytes} bytes`);
-      }
-      const fields: Record<string, string> = {};
-      let temp: TempBlob | undefined;
-      let meta: AssetMeta | undefined;
-      let declaredSha: string | undefined;
-      let truncated = false;
-      const upload = uploads.start();
-      try {
+      return intake(services, uploads, request, reply, async (upload) => {
+        const declared = Number(request.headers['content-length']);
+        if (declared > config.maxUploadBytes + ENVELOPE_ALLOWANCE) {
+          throw new ApiError('payload_too_large', `File exceeds the limit of ${config.maxUploadBytes} bytes`);
+        }
+        const fields: Record<string, string> = {};
+        let temp: TempBlob | undefined;
+        let meta: AssetMeta | undefined;
+        let declaredSha: string | undefined;
+        let truncated = false;
         for await (const part of partsOf(request, upload.signal)) {
           if (part.type === 'field') {
             if (meta) throw new ApiError('validation_failed', 'Text fields must come before the file part');
@@ -228,7 +152,7 @@ export default async function uploadRoute(
           if (part.fieldname !== 'file') throw new ApiError('validation_failed', 'The file part must be named "file"');
           meta = checkAssetMeta(fields, part.filename);
           declaredSha = checkSha256(fields.sha256);
-          temp = await services.blobs.receive(part.file, config.maxUploadBytes, upload.signal);
+          temp = await upload.receive(part.file, config.maxUploadBytes);
           truncated = part.file.truncated;
         }
         if (!temp || !meta) throw new ApiError('validation_failed', 'A file part named "file" is required');
@@ -237,16 +161,10 @@ export default async function uploadRoute(
           throw new ApiError('hash_mismatch', `Declared sha256 ${declaredSha} does not match the content (${temp.sha256})`);
         }
         const registered = await registerUpload(services, dev, temp, meta);
-        temp = undefined;
+        upload.committed(registered.duplicate ? 'duplicate' : 'created');
         const asset = await findAsset(services.db, registered.assetId);
         return reply.code(registered.duplicate ? 200 : 201).send(toCreated(asset!, registered.duplicate));
-      } catch (err) {
-        if (temp) await services.blobs.discard(temp.tempPath);
-        answerEarly(request, reply, uploads);
-        throw upload.signal.aborted ? upload.signal.reason : asIncomplete(err);
-      } finally {
-        uploads.end(upload);
-      }
+      });
     },
   );
 }

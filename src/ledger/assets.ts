@@ -56,6 +56,11 @@ export class AssetLedger {
     return { assetId, duplicate: inserted === 0, newDelivery: { id: deliveryId, accountId: device.accountId, rank } };
   }
 
+  /** The date a client told us a file was made (a WebDAV mtime), once the file is this device's asset. */
+  async setFileCreatedAt(tx: Tx, assetId: string, deviceId: string, at: Date): Promise<void> {
+    await tx.$executeRaw`UPDATE assets SET file_created_at = ${at} WHERE id = ${assetId}::uuid AND device_id = ${deviceId}::uuid`;
+  }
+
   /** Count bytes a device sent and when it was last heard from. */
   async noteReceived(tx: Tx, deviceId: string, bytes: number): Promise<void> {
     await tx.$executeRaw`

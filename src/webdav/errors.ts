@@ -53,6 +53,8 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (status < 500) request.log.info({ code, reason: message }, 'webdav request rejected');
     else if (status !== 500) request.log.warn({ code, reason: message }, 'webdav request failed');
     if (status === 401) reply.header('www-authenticate', CHALLENGE);
+    // Shutting down, or the device's folder busy with a long operation: the client should come back, not give up.
+    if (status === 503) reply.header('retry-after', '5');
     return reply
       .code(status)
       .type('application/json; charset=utf-8')

@@ -4,14 +4,17 @@ import type { Services } from '../services.ts';
 import { ignoreBody } from './body.ts';
 import { badRequest, conflict, forbidden, notFound, preconditionFailed } from './errors.ts';
 import { registerHeld } from './ledger.ts';
-import { isFinalPath, isWithin, pathOfDestination, pathOfUrl, rebase, ROOT } from './paths.ts';
+import { checkRebasedLength, isFinalPath, isWithin, pathOfDestination, pathOfUrl, rebase, ROOT } from './paths.ts';
 import { parseMtime } from './props.ts';
 import {
   checkAncestors,
+  checkRoom,
   copyTree,
+  countBelow,
   ensureParents,
   filesWithin,
   findEntry,
+  longestPathWithin,
   moveTree,
   removeTree,
   setAssets,
@@ -44,6 +47,15 @@ export function moveHandler(services: Services, method: 'MOVE' | 'COPY') {
     const target = await findEntry(services.db, dev.id, to);
     if (target && !overwrite) throw preconditionFailed(`${to} exists and Overwrite is F`);
     await checkAncestors(services.db, dev.id, to);
+    if (!shallow) checkRebasedLength(await longestPathWithin(services.db, dev.id, from), from, to);
+    const limit = services.config.davMaxEntries;
+    // A COPY adds the whole subtree (less what it replaces): refuse before any work when it cannot fit (checked
+    // again, exactly, below).
+    if (method === 'COPY') {
+      const adding =
+        (shallow ? 1 : 1 + (await countBelow(services.db, dev.id, from))) - (target ? 1 + (await countBelow(services.db, dev.id, to)) : 0);
+      await checkRoom(services.db, dev.id, limit, adding);
+    }
     const mtime = parseMtime(first(request.headers['x-oc-mtime']));
 
     // Register what becomes a finished file, from the bytes already held (idempotent, so safe before the view moves).
@@ -56,15 +68,21 @@ export function moveHandler(services: Services, method: 'MOVE' | 'COPY') {
       assets.set(dest, await registerHeld(services, dev, file.blobSha256, dest, fileMtime));
     }
 
-    const replaced = await withView(services.db, dev.id, async (tx) => {
+    const replaced = await withView(services, dev.id, async (tx) => {
       if (!(await findEntry(tx, dev.id, from))) throw notFound(`${from} does not exist`);
+      // Entries may have arrived below the source since the check above.
+      if (!shallow) checkRebasedLength(await longestPathWithin(tx, dev.id, from), from, to);
       const existed = (await removeTree(tx, dev.id, to)) > 0;
       if (existed && !overwrite) throw preconditionFailed(`${to} exists and Overwrite is F`);
       await ensureParents(tx, dev.id, to);
       if (method === 'MOVE') await moveTree(tx, dev.id, from, to);
-      else await copyTree(tx, dev.id, from, to, shallow);
+      else {
+        await copyTree(tx, dev.id, from, to, shallow);
+        // Exact, under the view lock (folders created above the destination count too): over the limit, it rolls back.
+        await checkRoom(tx, dev.id, limit);
+      }
       await setAssets(tx, dev.id, assets);
-      if (mtime && source.kind === 'file') await setMtime(tx, dev.id, to, mtime);
+      if (mtime && source.kind === 'file') await setMtime(tx, services.ledger.assets, dev.id, to, mtime);
       return existed;
     });
     if (mtime && source.kind === 'file') reply.header('x-oc-mtime', 'accepted');

@@ -5,7 +5,8 @@ export const DAV_ROOT = '/dav';
 export const ROOT = '/';
 
 const MAX_SEGMENT_CHARS = 255;
-const MAX_PATH_BYTES = 1024;
+/** The longest path a tree holds, in UTF-8 bytes (the column holds 1024 characters: bytes are the stricter bound). */
+export const MAX_PATH_BYTES = 1024;
 // Control characters, both slashes: none has a place in a file name we pass on (fileName ends up in Google Photos).
 const FORBIDDEN_IN_SEGMENT = /[\u0000-\u001f\u007f/\\]/;
 
@@ -80,6 +81,18 @@ export function isWithin(path: TreePath, ancestor: TreePath): boolean {
 /** `path` (within `from`) re-rooted at `to`. */
 export function rebase(path: TreePath, from: TreePath, to: TreePath): TreePath {
   return path === from ? to : to + path.slice(from.length);
+}
+
+/**
+ * Refuse a MOVE or COPY whose deepest entry would outgrow the path limit at its new place: checking the destination
+ * alone let a folder's children reach the database too long for its column (a 500 instead of a refusal).
+ * `longestBytes` is the byte length of the longest path at or below `from`.
+ */
+export function checkRebasedLength(longestBytes: number, from: TreePath, to: TreePath): void {
+  const grown = longestBytes - Buffer.byteLength(from) + Buffer.byteLength(to);
+  if (grown > MAX_PATH_BYTES) {
+    throw badRequest(`At ${to}, a path below it would be ${grown} bytes long; paths are at most ${MAX_PATH_BYTES} bytes`);
+  }
 }
 
 /** The href an answer gives for a path: absolute, each segment percent-encoded, collections with a trailing slash. */

@@ -1,4 +1,6 @@
 import type { FastifyInstance, RouteHandlerMethod } from 'fastify';
+import type { InflightUploads } from '../intake/inflight.ts';
+import { countUploads } from '../intake/metrics.ts';
 import type { Services } from '../services.ts';
 import { requireDavDevice } from './auth.ts';
 import { installErrorHandler } from './errors.ts';
@@ -13,7 +15,7 @@ import { deleteHandler, lockHandler, mkcolHandler, proppatchHandler, unlockHandl
  * of RFC 4918 on Fastify, in its own encapsulated scope (its own body handling and error answers), feeding the very
  * same ingest pipeline as the native API. Each device sees only its own tree; HTTP Basic, password = device token.
  */
-export default async function webdav(app: FastifyInstance, { services }: { services: Services }) {
+export default async function webdav(app: FastifyInstance, { services, uploads }: { services: Services; uploads: InflightUploads }) {
   for (const method of ['PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK']) {
     if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true });
   }
@@ -26,22 +28,30 @@ export default async function webdav(app: FastifyInstance, { services }: { servi
 
   const handlers: Record<string, RouteHandlerMethod> = {
     OPTIONS: optionsHandler(),
-    PROPFIND: propfindHandler(services),
-    PROPPATCH: proppatchHandler(services),
-    MKCOL: mkcolHandler(services),
+    PROPFIND: propfindHandler(services, uploads),
+    PROPPATCH: proppatchHandler(services, uploads),
+    MKCOL: mkcolHandler(services, uploads),
     GET: getHandler(services, 'GET'),
     HEAD: getHandler(services, 'HEAD'),
-    PUT: putHandler(services),
+    PUT: putHandler(services, uploads),
     DELETE: deleteHandler(services),
     COPY: moveHandler(services, 'COPY'),
     MOVE: moveHandler(services, 'MOVE'),
-    LOCK: lockHandler(),
+    LOCK: lockHandler(uploads),
     UNLOCK: unlockHandler(),
   };
   for (const method of DAV_METHODS) {
     for (const url of [DAV_ROOT, `${DAV_ROOT}/*`]) {
       // Not part of the JSON API's OpenAPI document.
-      app.route({ method, url, handler: handlers[method]!, exposeHeadRoute: false, schema: { hide: true } });
+      app.route({
+        method,
+        url,
+        handler: handlers[method]!,
+        // A PUT is an upload: counted with every door's in the upload series.
+        ...(method === 'PUT' ? { onResponse: countUploads(services.metrics) } : {}),
+        exposeHeadRoute: false,
+        schema: { hide: true },
+      });
     }
   }
 }

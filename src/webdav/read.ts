@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { device } from '../http/auth.ts';
+import type { InflightUploads } from '../intake/inflight.ts';
 import type { Services } from '../services.ts';
 import { ignoreBody, readSmallBody } from './body.ts';
 import { badRequest, forbidden, notFound } from './errors.ts';
@@ -33,12 +34,12 @@ function depthOf(header: string | string[] | undefined): '0' | '1' | 'infinity' 
  * PROPFIND depth 0, 1 (and infinity for modest trees): size, modification time and ETag (the content's SHA-256) of
  * each entry, which is what clients compare to skip files already sent. Large folders are streamed page by page.
  */
-export function propfindHandler(services: Services) {
+export function propfindHandler(services: Services, uploads: InflightUploads) {
   return async function propfind(request: FastifyRequest, reply: FastifyReply) {
     const dev = device(request);
     const path = pathOfUrl(request.url);
     const depth = depthOf(request.headers.depth);
-    const query = parsePropfind(await readSmallBody(request, reply));
+    const query = parsePropfind(await readSmallBody(request, reply, uploads));
     const entry = await findEntry(services.db, dev.id, path, services.clock());
     if (!entry) throw notFound(`${path} does not exist`);
     const members = entry.kind === 'collection' && depth !== '0';

@@ -3,26 +3,29 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { device } from '../http/auth.ts';
 import { ApiError } from '../http/errors.ts';
 import type { Services } from '../services.ts';
-import { answerEarly, hasBody, ignoreBody, readSmallBody } from './body.ts';
+import { answerEarly } from '../intake/early-answer.ts';
+import type { InflightUploads } from '../intake/inflight.ts';
+import { hasBody, ignoreBody, readSmallBody } from './body.ts';
 import { forbidden, notAllowed, notFound } from './errors.ts';
 import { hrefOf, pathOfUrl, ROOT } from './paths.ts';
 import { parsePropPatch, renderPropPatch } from './props.ts';
-import { findEntry, makeCollection, removeTree, setMtime, withView } from './view-store.ts';
+import { checkRoom, findEntry, makeCollection, removeTree, setMtime, withView } from './view-store.ts';
 import { child, escapeXml, parseXml, XML_HEAD } from './xml.ts';
 
 /** MKCOL: folders are a device-local view; missing parents are created with them. */
-export function mkcolHandler(services: Services) {
+export function mkcolHandler(services: Services, uploads: InflightUploads) {
   return async function mkcol(request: FastifyRequest, reply: FastifyReply) {
     const dev = device(request);
     if (hasBody(request)) {
-      answerEarly(request, reply);
+      answerEarly(request, reply, uploads);
       throw new ApiError('unsupported_media_type', 'MKCOL with a body is not supported');
     }
     const path = pathOfUrl(request.url);
     if (path === ROOT) throw notAllowed('The root exists');
-    await withView(services.db, dev.id, async (tx) => {
+    await withView(services, dev.id, async (tx) => {
       if (await findEntry(tx, dev.id, path)) throw notAllowed(`${path} already exists`);
       await makeCollection(tx, dev.id, path);
+      await checkRoom(tx, dev.id, services.config.davMaxEntries);
     });
     return reply.code(201).send();
   };
@@ -38,7 +41,7 @@ export function deleteHandler(services: Services) {
     const dev = device(request);
     const path = pathOfUrl(request.url);
     if (path === ROOT) throw forbidden('The root cannot be deleted');
-    const removed = await withView(services.db, dev.id, (tx) => removeTree(tx, dev.id, path));
+    const removed = await withView(services, dev.id, (tx) => removeTree(tx, dev.id, path));
     if (removed === 0) throw notFound(`${path} does not exist`);
     return reply.code(204).send();
   };
@@ -48,15 +51,15 @@ export function deleteHandler(services: Services) {
  * PROPPATCH: a client setting a file's modification time (DAV:getlastmodified, DAV:lastmodified,
  * Win32LastModifiedTime) sets the asset's fileCreatedAt; other properties are acknowledged and not kept.
  */
-export function proppatchHandler(services: Services) {
+export function proppatchHandler(services: Services, uploads: InflightUploads) {
   return async function proppatch(request: FastifyRequest, reply: FastifyReply) {
     const dev = device(request);
     const path = pathOfUrl(request.url);
-    const patch = parsePropPatch(await readSmallBody(request, reply));
+    const patch = parsePropPatch(await readSmallBody(request, reply, uploads));
     const entry = await findEntry(services.db, dev.id, path);
     if (!entry) throw notFound(`${path} does not exist`);
     if (patch.mtime && entry.kind === 'file') {
-      await withView(services.db, dev.id, (tx) => setMtime(tx, dev.id, path, patch.mtime!));
+      await withView(services, dev.id, (tx) => setMtime(tx, services.ledger.assets, dev.id, path, patch.mtime!));
     }
     const body = XML_HEAD + renderPropPatch(hrefOf(path, entry.kind === 'collection'), patch.props);
     return reply.code(207).type('application/xml; charset=utf-8').send(body);
@@ -70,10 +73,10 @@ const LOCK_SECONDS = 3600;
  * not enforced: each device writes only its own tree, every PUT is atomic, and the ledger dedupes; a lock would
  * protect nothing a client could break.
  */
-export function lockHandler() {
+export function lockHandler(uploads: InflightUploads) {
   return async function lock(request: FastifyRequest, reply: FastifyReply) {
     const pathHref = hrefOf(pathOfUrl(request.url), false);
-    const body = await readSmallBody(request, reply);
+    const body = await readSmallBody(request, reply, uploads);
     let scope = 'exclusive';
     if (body.trim()) {
       const lockscope = child(parseXml(body), 'lockscope');

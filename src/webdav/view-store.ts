@@ -1,8 +1,11 @@
 import type { Db } from '../db/client.ts';
+import type { AssetLedger } from '../ledger/assets.ts';
+import type { Tx } from '../ledger/tx.ts';
+import type { Services } from '../services.ts';
+import { ApiError } from '../http/errors.ts';
 import { conflict } from './errors.ts';
 import { ancestorsOf, parentOf, ROOT, type TreePath } from './paths.ts';
 
-type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
 type Queryable = Db | Tx;
 
 /**
@@ -122,12 +125,66 @@ export async function filesWithin(db: Queryable, deviceId: string, path: TreePat
   return rows.map(toEntry);
 }
 
-/** Run `fn` in a transaction holding this device's view lock. */
-export async function withView<T>(db: Db, deviceId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  return db.$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${'dav:' + deviceId}, 0))`;
-    return fn(tx);
-  });
+// A tree operation may touch every entry of a device (a COPY or MOVE of a large folder, a DELETE of the root's
+// children): Prisma's default of 5 s for an interactive transaction would cut it on a busy host with a 500, and no
+// limit at all would let one hold the device's view lock and a connection for ever. So: an explicit budget
+// (DAV_TRANSACTION_TIMEOUT_SECONDS), the database held to the same one (statement_timeout, which covers the wait for
+// the view lock: set before it, as Prisma's own budget cannot end a statement already waiting), and a refusal the
+// client retries (503 not_ready) when it runs out.
+// How long to wait for a connection from the pool.
+const VIEW_TX_MAX_WAIT_MS = 10_000;
+
+/** Run `fn` in a transaction holding this device's view lock, within the configured budget. */
+export async function withView<T>(
+  { db, config }: Pick<Services, 'db' | 'config'>,
+  deviceId: string,
+  fn: (tx: Tx) => Promise<T>,
+): Promise<T> {
+  const budgetMs = config.davTransactionTimeoutMs;
+  try {
+    return await db.$transaction(
+      async (tx) => {
+        await tx.$executeRawUnsafe(`SET LOCAL statement_timeout = ${Math.floor(budgetMs)}`);
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${'dav:' + deviceId}, 0))`;
+        return fn(tx);
+      },
+      { timeout: budgetMs, maxWait: VIEW_TX_MAX_WAIT_MS },
+    );
+  } catch (err) {
+    if (isTimeout(err)) throw new ApiError('not_ready', 'The folder is busy with a long operation; try again shortly');
+    throw err;
+  }
+}
+
+function isTimeout(err: unknown): boolean {
+  const e = err as { code?: string; meta?: { driverAdapterError?: { cause?: { originalCode?: string } } } };
+  // P2028: the transaction's budget (or the wait for a connection) ran out; 57014: statement_timeout; 55P03: lock_timeout.
+  const pg = e?.meta?.driverAdapterError?.cause?.originalCode;
+  return e?.code === 'P2028' || pg === '57014' || pg === '55P03';
+}
+
+/**
+ * Refuse when this device's view holds more than `limit` entries. Counted with a bound, so the check costs at most
+ * `limit` index entries whatever a device holds. Called inside the transaction that added entries (which then rolls
+ * back), and before work that would add `adding` more.
+ */
+export async function checkRoom(db: Queryable, deviceId: string, limit: number, adding = 0): Promise<void> {
+  const [row] = await db.$queryRaw<{ n: bigint }[]>`
+    SELECT count(*) AS n FROM (SELECT 1 FROM dav_entries WHERE device_id = ${deviceId}::uuid LIMIT ${limit + 1}) AS capped`;
+  if (Number(row?.n ?? 0) + adding > limit) {
+    throw new ApiError(
+      'insufficient_storage',
+      `This device's WebDAV folder holds at most ${limit} files and folders; delete some before adding more`,
+    );
+  }
+}
+
+/** The byte length of the longest path at or below `path`: what a MOVE or COPY of it must fit at its destination. */
+export async function longestPathWithin(db: Queryable, deviceId: string, path: TreePath): Promise<number> {
+  const [row] = await db.$queryRaw<{ n: number | null }[]>`
+    SELECT max(octet_length(path))::int AS n FROM dav_entries
+    WHERE device_id = ${deviceId}::uuid AND (path = ${path} OR starts_with(path, ${path + '/'}))`;
+  return row?.n ?? Buffer.byteLength(path);
 }
 
 /** Refuse when a file sits where `path` needs a folder above it. */
@@ -224,13 +281,11 @@ export async function setAssets(tx: Tx, deviceId: string, assets: Map<TreePath, 
  * Record the modification time a client set on a file; when the file already became an asset of this device, it
  * becomes the asset's fileCreatedAt too (the only place a WebDAV client can tell us when a photo was taken).
  */
-export async function setMtime(tx: Tx, deviceId: string, path: TreePath, mtime: Date): Promise<void> {
+export async function setMtime(tx: Tx, assets: AssetLedger, deviceId: string, path: TreePath, mtime: Date): Promise<void> {
   const rows = await tx.$queryRaw<{ asset_id: string | null }[]>`
     UPDATE dav_entries SET mtime = ${mtime}, updated_at = now()
     WHERE device_id = ${deviceId}::uuid AND path = ${path} AND kind = 'file'
     RETURNING asset_id`;
   const assetId = rows[0]?.asset_id;
-  if (assetId) {
-    await tx.$executeRaw`UPDATE assets SET file_created_at = ${mtime} WHERE id = ${assetId}::uuid AND device_id = ${deviceId}::uuid`;
-  }
+  if (assetId) await assets.setFileCreatedAt(tx, assetId, deviceId, mtime);
 }
