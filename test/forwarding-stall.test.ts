@@ -3,7 +3,17 @@ import { after, before, it } from 'node:test';
 import { startForwardWorker, type ForwardWorker } from '../src/forwarding/worker.ts';
 import { FAST_FORWARDING, startRig, waitFor, type Rig } from './helpers/rig.ts';
 import { jpeg, sha256 } from './helpers/media.ts';
-import { assertDeliveredExactlyOnce, assetOf, count, faults, member, requestLog, send, stats, waitAssetState } from './helpers/forwarding.ts';
+import {
+  assertDeliveredExactlyOnce,
+  assetOf,
+  count,
+  faults,
+  member,
+  requestLog,
+  send,
+  stats,
+  waitAssetState,
+} from './helpers/forwarding.ts';
 
 /**
  * Finding 12: a Google peer that stops reading an upload (the emulator's `stall` fault: it takes the headers, then

@@ -133,7 +133,10 @@ describe('a stalled or closing peer never holds a request for long', () => {
     assert.equal(err.outcome, 'transient');
     assert.equal(err.details.cutShort, 'stalled');
     assert.ok(took >= IDLE_MS * 0.9 && took < IDLE_MS + 5000, `abandoned after ${took} ms (idle timeout ${IDLE_MS} ms)`);
-    assert.ok(src.opened.every((s) => s.destroyed), 'the source stream is closed');
+    assert.ok(
+      src.opened.every((s) => s.destroyed),
+      'the source stream is closed',
+    );
   });
 
   it('an upload whose bytes all went but whose answer never comes is abandoned the same way', async () => {

@@ -31,12 +31,18 @@ export class RequestWatchdog {
 
   constructor(limits: RequestLimits, closing?: AbortSignal) {
     this.#idle = setTimeout(
-      () => this.#cut('stalled', `Google made no progress for ${limits.idleMs / 1000} s (took no bytes, sent no answer): request abandoned`),
+      () =>
+        this.#cut('stalled', `Google made no progress for ${limits.idleMs / 1000} s (took no bytes, sent no answer): request abandoned`),
       limits.idleMs,
     );
     this.#timers.push(this.#idle);
     if (limits.deadlineMs !== undefined) {
-      this.#timers.push(setTimeout(() => this.#cut('deadline', `Google did not answer within ${limits.deadlineMs! / 1000} s: request abandoned`), limits.deadlineMs));
+      this.#timers.push(
+        setTimeout(
+          () => this.#cut('deadline', `Google did not answer within ${limits.deadlineMs! / 1000} s: request abandoned`),
+          limits.deadlineMs,
+        ),
+      );
     }
     this.#closing = closing;
     if (closing?.aborted) this.#onClosing();
