@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build: install everything, generate the Prisma client, bundle src/ into dist/, then drop dev dependencies.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json prisma.config.ts ./
 COPY scripts ./scripts
@@ -12,7 +12,7 @@ COPY src ./src
 RUN npm run db:generate && npm run build && npm prune --omit=dev --ignore-scripts
 
 # Run: non-root, data on a volume, health checked.
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 # The MALLOC_* settings and the Node flags in CMD are npm start's (package.json), which bound the relay's memory: see the
 # README's Performance section. test/production-command.test.ts keeps the two the same.
 ENV NODE_ENV=production \

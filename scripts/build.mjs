@@ -20,7 +20,8 @@ await build({
   splitting: true,
   format: 'esm',
   platform: 'node',
-  target: 'node20',
+  // The oldest Node package.json's engines accepts.
+  target: 'node24',
   // Dependencies stay in node_modules, loaded by Node as published.
   packages: 'external',
   sourcemap: true,

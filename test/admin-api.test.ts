@@ -46,12 +46,20 @@ describe('devices', () => {
 });
 
 describe('assets and retry', () => {
-  it('filters assets by state, account and device; retries failed ones', async () => {
+  it('filters assets by state, account and device; retries failed ones, scheduling their upload jobs', async () => {
     const accountId = await admin.createAccount('Cy');
     const phone = await admin.pairDevice(accountId);
     const first = (await phone.upload(jpeg())).body.id;
     const second = (await phone.upload(jpeg())).body.id;
     await relay.services.db.delivery.updateMany({ where: { accountId }, data: { state: 'failed', lastError: 'Google refused the item (code 3)' } });
+    // Only a linked account's deliveries are scheduled; no worker runs here, so scheduled jobs stay in the queue to be
+    // seen. A failed delivery has no job (the upload's jobs, never run here, are removed as a finished one would be).
+    await relay.services.db.account.update({ where: { id: accountId }, data: { googleStatus: 'linked', googleEmail: 'cy@example.com' } });
+    const deliveries = await relay.services.db.delivery.findMany({ where: { accountId }, orderBy: { id: 'asc' }, select: { id: true } });
+    const uploads = relay.services.queues.uploads;
+    for (const { id } of deliveries) await uploads.remove(id);
+    const jobOf = async (deliveryId: string) => (await uploads.getJob(deliveryId))?.data.deliveryId ?? null;
+    assert.deepEqual(await Promise.all(deliveries.map((d) => jobOf(d.id))), [null, null]);
 
     const failed = await admin.call('GET', `/api/v1/admin/assets?state=failed&accountId=${accountId}`);
     assert.deepEqual(failed.body.items.map((a: { id: string }) => a.id), [first, second]);
@@ -62,10 +70,12 @@ describe('assets and retry', () => {
 
     const retried = await admin.call('POST', `/api/v1/admin/assets/${first}/retry`);
     assert.deepEqual([retried.status, retried.body.state], [200, 'pending']);
+    assert.deepEqual(await Promise.all(deliveries.map((d) => jobOf(d.id))), [deliveries[0]!.id, null], 'the retried delivery, and only it, has an upload job');
     const notFailed = await admin.call('POST', `/api/v1/admin/assets/${first}/retry`);
     assert.deepEqual([notFailed.status, notFailed.body.code], [409, 'conflict']);
     const all = await admin.call('POST', '/api/v1/admin/assets/retry', { accountId });
     assert.deepEqual(all.body, { retried: 1 });
+    assert.deepEqual(await Promise.all(deliveries.map((d) => jobOf(d.id))), deliveries.map((d) => d.id), 'retry-all scheduled the other one');
     assert.equal((await admin.call('GET', `/api/v1/admin/assets?state=failed&accountId=${accountId}`)).body.items.length, 0);
     assert.equal((await admin.call('POST', '/api/v1/admin/assets/retry', { accountId: '00000000-0000-7000-8000-000000000000' })).status, 404);
   });

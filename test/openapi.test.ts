@@ -10,14 +10,24 @@ before(async () => {
 });
 after(() => relay.close());
 
-/** Every "METHOD /path" row of the contract's tables, with :params in OpenAPI's {param} form. */
-async function contractRoutes(): Promise<string[]> {
-  const text = await readFile(new URL('../../shared/api-v1.md', import.meta.url), 'utf8');
-  const routes = new Set<string>();
-  for (const [, method, path] of text.matchAll(/`(GET|POST|PATCH|PUT|DELETE) (\/[^`\s?]+)/g)) {
-    routes.add(`${method} ${path!.replace(/:([A-Za-z]+)/g, '{$1}')}`);
+/**
+ * Every "METHOD /path" the contract (docs/api.md, in this repository) names, with :params in OpenAPI's {param} form:
+ * `built` must be served and documented; `planned` (named only in sections or rows marked "(planned)") must not be yet.
+ */
+async function contractRoutes(): Promise<{ built: string[]; planned: string[] }> {
+  const text = await readFile(new URL('../docs/api.md', import.meta.url), 'utf8');
+  const built = new Set<string>();
+  const planned = new Set<string>();
+  let plannedSection = false;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) plannedSection = line.includes('(planned)');
+    const isPlanned = plannedSection || line.includes('(planned)');
+    for (const [, method, path] of line.matchAll(/`(GET|POST|PATCH|PUT|DELETE) (\/[^`\s?]+)/g)) {
+      (isPlanned ? planned : built).add(`${method} ${path!.replace(/:([A-Za-z]+)/g, '{$1}')}`);
+    }
   }
-  return [...routes];
+  // A built route mentioned in a planned section (the resumable door's "same intake as POST /api/v1/assets") stays built.
+  return { built: [...built], planned: [...planned].filter((r) => !built.has(r)) };
 }
 
 it('serves a valid OpenAPI document that describes every path of the contract', async () => {
@@ -29,12 +39,15 @@ it('serves a valid OpenAPI document that describes every path of the contract', 
   assert.equal(result.valid, true, JSON.stringify(result.errors, null, 2)?.slice(0, 2000));
   assert.match(doc.openapi, /^3\./);
 
-  const routes = await contractRoutes();
-  assert.ok(routes.length >= 25, `read ${routes.length} routes from the contract`);
+  const { built, planned } = await contractRoutes();
+  assert.ok(built.length >= 25, `read ${built.length} routes from the contract`);
+  assert.ok(planned.length >= 4, `read ${planned.length} planned routes from the contract`);
   const documented = new Set(Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)));
   // /docs and /docs/json are the documentation itself (served, but not listed in it).
-  const missing = routes.filter((r) => !documented.has(r) && !r.startsWith('GET /docs'));
+  const missing = built.filter((r) => !documented.has(r) && !r.startsWith('GET /docs'));
   assert.deepEqual(missing, []);
+  const builtButMarkedPlanned = planned.filter((r) => documented.has(r));
+  assert.deepEqual(builtButMarkedPlanned, [], 'these routes are served now: take their "(planned)" mark off in docs/api.md');
 
   // Every operation documents its answers, errors included.
   for (const [path, ops] of Object.entries(doc.paths)) {

@@ -78,8 +78,51 @@ describe('young GC pacer', () => {
     assert.equal(collections, 7);
   });
 
-  test('does nothing when Node exposes no gc', () => {
-    const pacer = new YoungGcPacer(1, undefined);
-    assert.doesNotThrow(() => pacer.received(1_000_000));
+  test('under npm start\'s flags, streamed bytes bring young GCs; without --expose-gc the pacer stands aside', () => {
+    const { env, args } = productionCommand();
+    const flags = args.slice(0, -1);
+    const withFlags = streamThroughPacer(flags, env);
+    assert.deepEqual(withFlags.execArgv.filter((a) => flags.includes(a)), flags, 'the child runs with every production flag');
+    assert.equal(withFlags.passed, STREAMED, 'every byte passed through');
+    // 16 MiB at one young GC per 2 MiB: 8, give or take the interval boundary; a stream alone brings hardly any.
+    assert.ok(withFlags.minorGcs >= 7, `${withFlags.minorGcs} young GCs while streaming 16 MiB with the flags`);
+
+    const without = streamThroughPacer(flags.filter((f) => f !== '--expose-gc'), env);
+    assert.equal(without.exposedGc, false);
+    assert.equal(without.passed, STREAMED, 'the bytes pass through all the same');
+    assert.ok(without.minorGcs <= withFlags.minorGcs - 5, `${without.minorGcs} young GCs without gc exposed (with: ${withFlags.minorGcs})`);
   });
 });
+
+const STREAMED = 16 * 1024 * 1024;
+
+/** Streams 16 MiB through GcPacedStream in a child started with `flags`; reports what it saw. */
+function streamThroughPacer(flags: string[], env: Record<string, string>): { execArgv: string[]; exposedGc: boolean; passed: number; minorGcs: number } {
+  const script = `
+    import { PerformanceObserver, constants } from 'node:perf_hooks';
+    import { Readable, Writable } from 'node:stream';
+    import { pipeline } from 'node:stream/promises';
+    const { GcPacedStream } = await import(${JSON.stringify(new URL('../src/ingest/young-gc.ts', import.meta.url).href)});
+    let minorGcs = 0;
+    const observer = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minorGcs++;
+    });
+    observer.observe({ entryTypes: ['gc'] });
+    const chunk = Buffer.alloc(65536, 1);
+    let passed = 0;
+    await pipeline(
+      Readable.from((function* () { for (let i = 0; i < ${STREAMED} / 65536; i++) yield chunk; })(), { objectMode: false }),
+      new GcPacedStream(),
+      new Writable({ write(c, _e, cb) { passed += c.length; cb(); } }),
+    );
+    await new Promise((r) => setTimeout(r, 100)); // GC entries arrive asynchronously
+    process.stdout.write(JSON.stringify({ execArgv: process.execArgv, exposedGc: typeof gc === 'function', passed, minorGcs }));
+  `;
+  const child = spawnSync(process.execPath, [...flags, '--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  assert.equal(child.status, 0, child.stderr);
+  return JSON.parse(child.stdout);
+}

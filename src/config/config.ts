@@ -41,6 +41,8 @@ export interface Config {
     revokeUrl: string;
     dailyRequestLimit: number;
     appStatus: 'production' | 'testing';
+    /** A request to Google that makes no progress this long (takes no bytes, sends no answer) is abandoned and retried. */
+    idleTimeoutMs: number;
   };
   retentionHours: number;
   keepOriginals: boolean;
@@ -108,6 +110,7 @@ export function loadConfig(env: Env = process.env): Config {
       revokeUrl: read.url('GOOGLE_OAUTH_REVOKE_URL', 'https://oauth2.googleapis.com/revoke', ['http:', 'https:']),
       dailyRequestLimit: read.int('GOOGLE_DAILY_REQUEST_LIMIT', 10_000, 1, 10_000_000),
       appStatus: read.oneOf('GOOGLE_APP_STATUS', 'production', ['production', 'testing'] as const),
+      idleTimeoutMs: read.int('GOOGLE_UPLOAD_IDLE_TIMEOUT_SECONDS', 60, 1, 3600) * 1000,
     },
     retentionHours: read.int('RETENTION_HOURS', 24, 0, 100_000),
     keepOriginals: read.bool('KEEP_ORIGINALS', false),

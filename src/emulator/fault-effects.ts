@@ -19,6 +19,30 @@ function sendOAuthFault(reply: FastifyReply, rule: FaultRule): FastifyReply | un
 }
 
 /**
+ * A peer that hung: takes the request's headers (and `afterBytes` of an upload's body), then reads nothing more and
+ * never answers. The client's bytes back up into its socket; the connection stays open until the client gives up
+ * (or the emulator closes), and is counted as 'stalled' then.
+ */
+function stall(state: EmulatorState, req: FastifyRequest, reply: FastifyReply, ctx: RequestContext, afterBytes: number): void {
+  ctx.outcome = 'stalled';
+  reply.hijack();
+  const body = req.raw;
+  if (afterBytes === 0) {
+    body.pause();
+    return;
+  }
+  let seen = 0;
+  const take = (chunk: Buffer) => {
+    seen += chunk.length;
+    state.stats.bytesReceived += chunk.length;
+    if (seen < afterBytes) return;
+    body.off('data', take);
+    body.pause();
+  };
+  body.on('data', take);
+}
+
+/**
  * Applies a fault rule taken for this request. Returns true when the fault answered (or cut) the request, so the
  * caller must stop; false when processing continues (latency, side effects, or faults the handler acts on).
  */
@@ -59,6 +83,9 @@ export async function applyFault(
         return false;
       }
       dropConnection(reply, ctx);
+      return true;
+    case 'stall':
+      stall(state, req, reply, ctx, UPLOAD_ENDPOINTS.has(ctx.endpoint) ? (f.afterBytes ?? 0) : 0);
       return true;
     case 'itemStatus':
       ctx.itemFault = f;

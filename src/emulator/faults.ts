@@ -10,6 +10,7 @@ export const FaultSchema = Type.Union([
   ),
   Type.Object({ kind: Type.Literal('latency'), ms: Type.Integer({ minimum: 0 }) }, strict),
   Type.Object({ kind: Type.Literal('drop'), afterBytes: Type.Optional(Type.Integer({ minimum: 0 })) }, strict),
+  Type.Object({ kind: Type.Literal('stall'), afterBytes: Type.Optional(Type.Integer({ minimum: 0 })) }, strict),
   Type.Object(
     {
       kind: Type.Literal('itemStatus'),

@@ -13,7 +13,7 @@ export interface RequestContext {
   dropAfterBytes?: number;
   /** Do the work, then cut the connection instead of answering (the "response lost" case). */
   dropResponse: boolean;
-  outcome?: 'dropped' | 'aborted';
+  outcome?: 'dropped' | 'aborted' | 'stalled';
   /** Captured up front: once the request stream is destroyed, req.raw.socket no longer points at it. */
   socket: Socket;
   /** performance.now() before which a batchCreate must not answer, so overlaps stay observable with zero latency. */

@@ -27,6 +27,8 @@ export interface ForwardingOptions {
   minRateLimitWaitMs: number;
   /** How often a delivery looks again for a spool that went away (unmounted, swapped). */
   spoolRecheckMs: number;
+  /** A Google request without progress this long is abandoned (transient); unset: GOOGLE_UPLOAD_IDLE_TIMEOUT_SECONDS. */
+  googleIdleTimeoutMs?: number;
 }
 
 export const DEFAULT_FORWARDING: ForwardingOptions = {
@@ -51,6 +53,8 @@ export class ForwardingContext {
   constructor(
     readonly services: Services,
     readonly options: ForwardingOptions,
+    /** Fires when the worker closes: Google requests in flight are abandoned as transient, so closing never waits on a stalled peer. */
+    readonly closing?: AbortSignal,
   ) {
     this.tokens = new AccountTokens(services);
     // Read services.clock on every call, not once here: it is replaceable (tests move time), and a ledger holding
@@ -67,6 +71,8 @@ export class ForwardingContext {
       apiUrl: this.services.config.google.photosApiUrl,
       tokens: this.tokens.forAccount(accountId),
       chunkBytes: this.options.chunkBytes,
+      idleTimeoutMs: this.options.googleIdleTimeoutMs ?? this.services.config.google.idleTimeoutMs,
+      ...(this.closing ? { closing: this.closing } : {}),
       observe: (endpoint, status) => this.services.metrics.googleRequests.inc({ endpoint, status: String(status) }),
       beforeRequest: async () => {
         const reservation = await this.quota.reserve(accountId);

@@ -19,7 +19,8 @@ export async function startForwardWorker(services: Services, overrides: Partial<
   const options = { ...DEFAULT_FORWARDING, ...overrides };
   // Before any job runs: loading it later stalls the event loop under running jobs (see preloadOAuth).
   await preloadOAuth();
-  const context = new ForwardingContext(services, options);
+  const closing = new AbortController();
+  const context = new ForwardingContext(services, options, closing.signal);
   const { config, log } = services;
   const connection = redisConnection(config, { worker: true });
   // Processors are idempotent, so a job whose worker died is simply run again, as often as that happens.
@@ -61,7 +62,12 @@ export async function startForwardWorker(services: Services, overrides: Partial<
     reconcileNow,
     async close() {
       timers.forEach(clearInterval);
-      await Promise.all([uploads.close(), creates.close()]);
+      // Stop taking jobs, then abandon the Google requests in flight: a stalled peer would otherwise hold closing for
+      // as long as it keeps the connection. Their jobs end transient (retried later, resumable uploads from Google's
+      // offset), never failed; the workers' close waits only for that bookkeeping.
+      const closed = Promise.all([uploads.close(), creates.close()]);
+      closing.abort();
+      await closed;
       connection.disconnect();
     },
   };

@@ -30,8 +30,8 @@ const loadAuthLibrary = () => (authLibrary ??= import('google-auth-library'));
  * `import('googleapis')`, whose index loads every Google API: 2.5 s of CPU (7 s and more on a busy machine) of
  * synchronous work that blocked the event loop inside the first forwarding job, expiring the other jobs' open
  * database transactions (the quota ledger's), and added seconds to every worker start. `google.auth.OAuth2` is
- * google-auth-library's OAuth2Client (the one the types here already name), which loads in a tenth of that.
- * (google-auth-library comes with googleapis; the lead may want to declare it in package.json.)
+ * google-auth-library's OAuth2Client (the one the types here already name), which loads in a tenth of that; the
+ * relay declares google-auth-library and no longer googleapis (README, "Dependencies").
  */
 export async function preloadOAuth(): Promise<void> {
   await loadAuthLibrary();

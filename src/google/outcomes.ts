@@ -14,7 +14,7 @@ export class GoogleError extends Error {
   constructor(
     readonly outcome: Outcome,
     message: string,
-    readonly details: { status?: number; retryAfterMs?: number; googleStatus?: string } = {},
+    readonly details: { status?: number; retryAfterMs?: number; googleStatus?: string; cutShort?: CutShortReason } = {},
   ) {
     super(message);
     this.name = 'GoogleError';
@@ -26,6 +26,23 @@ export const MIN_RATE_LIMIT_WAIT_MS = 30_000;
 
 export function rateLimitWaitMs(err: GoogleError, minimumMs = MIN_RATE_LIMIT_WAIT_MS): number {
   return Math.max(minimumMs, err.details.retryAfterMs ?? 0);
+}
+
+/**
+ * Why the relay itself ended a request to Google before its answer: the peer stopped making progress (`stalled`),
+ * the request outlived its deadline (`deadline`), or the worker is closing (`closing`). Each is transient: the step
+ * is tried again later (after a restart, for `closing`), never marked failed.
+ */
+export type CutShortReason = 'stalled' | 'deadline' | 'closing';
+
+export class RequestCutShort extends Error {
+  constructor(
+    readonly reason: CutShortReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RequestCutShort';
+  }
 }
 
 const NETWORK_CODES = new Set([
@@ -48,6 +65,8 @@ const NETWORK_CODES = new Set([
 
 /** A request that never got an HTTP answer: the connection failed or was cut. */
 export function classifyNetworkError(err: unknown): GoogleError {
+  const cut = err instanceof RequestCutShort ? err : (err as { cause?: unknown } | null)?.cause;
+  if (cut instanceof RequestCutShort) return new GoogleError('transient', cut.message, { cutShort: cut.reason });
   const e = err as { code?: string; cause?: { code?: string }; message?: string; name?: string };
   const code = e.cause?.code ?? e.code;
   if ((code && NETWORK_CODES.has(code)) || e.name === 'AbortError' || e.name === 'TimeoutError' || /fetch failed|terminated|socket/i.test(e.message ?? '')) {

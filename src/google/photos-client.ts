@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import { classifyHttpError, classifyItemStatus, classifyNetworkError, GoogleError, type ItemOutcome } from './outcomes.ts';
+import { classifyHttpError, classifyItemStatus, classifyNetworkError, GoogleError, RequestCutShort, type ItemOutcome } from './outcomes.ts';
+import { CLOSING_MESSAGE, RequestWatchdog } from './request-watchdog.ts';
 
 /** Bytes to send, re-openable from any offset: a retried or resumed request reads the blob again. */
 export interface UploadSource {
@@ -27,7 +28,12 @@ export interface PhotosClientOptions {
   beforeRequest: (endpoint: string) => Promise<void>;
   /** Preferred resumable chunk size; rounded down to a multiple of the granularity Google announces. */
   chunkBytes?: number;
+  /** A request making no progress this long is abandoned as transient (RequestWatchdog); default 60 s. */
+  idleTimeoutMs?: number;
+  /** Whole-request limit of the small requests (everything but a streamed body); default 120 s. */
   timeoutMs?: number;
+  /** Fires when the worker closes: requests in flight are abandoned (transient, retried later), no new one is sent. */
+  closing?: AbortSignal;
   /** Told of every request made, with its HTTP status (0 when no answer came). */
   observe?: (endpoint: string, status: number) => void;
 }
@@ -39,33 +45,75 @@ export interface NewItem {
 }
 
 const DEFAULT_CHUNK = 16 * 1024 * 1024;
+const DEFAULT_IDLE_MS = 60_000;
+const DEFAULT_DEADLINE_MS = 120_000;
+
+/** A request as the methods describe it; send() adds the token and the watchdog. */
+interface Outgoing {
+  method: 'POST' | 'GET';
+  headers: Record<string, string>;
+  body?: Readable | string;
+}
+
+interface BatchCreateAnswer {
+  newMediaItemResults?: { uploadToken?: string; status?: { code?: number; message?: string }; mediaItem?: { id?: string } }[];
+}
+
+async function readToken(res: Response): Promise<string> {
+  const token = (await res.text()).trim();
+  if (!token) throw new GoogleError('transient', 'upload answered without an upload token');
+  return token;
+}
+
+/** The answer is in the headers: read (and discard) the body, so the connection can be reused. */
+async function headersOnly(res: Response): Promise<Response> {
+  await res.arrayBuffer();
+  return res;
+}
 
 /** The Photos Library API calls the relay makes, speaking to Google or the emulator alike: only apiUrl differs. */
 export class PhotosClient {
   constructor(private readonly opts: PhotosClientOptions) {}
 
-  /** One request; 401 refreshes the access token and tries once more. Non-2xx become classified GoogleErrors. */
-  private async send(endpoint: string, url: string, init: () => RequestInit, expectOk = true): Promise<Response> {
+  /**
+   * One request, read by `read` under the request's watchdog (see RequestWatchdog): a peer that stops taking bytes
+   * or answering is left after the idle timeout, and closing abandons it at once. 401 refreshes the access token
+   * and tries once more. Non-2xx answers (unless `expectOk` is false) become classified GoogleErrors.
+   */
+  private async send<T>(endpoint: string, url: string, init: () => Outgoing, read: (res: Response) => Promise<T>, expectOk = true): Promise<T> {
     for (let attempt = 0; ; attempt++) {
+      // Closing: nothing new goes out, and no quota is spent on a request that would be cut at once.
+      if (this.opts.closing?.aborted) throw classifyNetworkError(new RequestCutShort('closing', CLOSING_MESSAGE));
       await this.opts.beforeRequest(endpoint);
       const token = await this.opts.tokens.get();
-      const base = init();
-      let res: Response;
+      const request = init();
+      const streamed = request.body !== undefined && typeof request.body !== 'string';
+      const watchdog = new RequestWatchdog(
+        { idleMs: this.opts.idleTimeoutMs ?? DEFAULT_IDLE_MS, ...(streamed ? {} : { deadlineMs: this.opts.timeoutMs ?? DEFAULT_DEADLINE_MS }) },
+        this.opts.closing,
+      );
+      let outcome: { res: Response; value?: T; text?: string };
+      let answered = false;
       try {
-        res = await fetch(url, {
-          ...base,
-          headers: { ...(base.headers as Record<string, string>), authorization: `Bearer ${token}` },
-          signal: base.body && typeof base.body !== 'string' ? null : AbortSignal.timeout(this.opts.timeoutMs ?? 120_000),
-          ...(base.body && typeof base.body !== 'string' ? { duplex: 'half' } : {}),
+        const res = await fetch(url, {
+          method: request.method,
+          headers: { ...request.headers, authorization: `Bearer ${token}` },
+          signal: watchdog.signal,
+          ...(streamed ? { body: watchdog.track(request.body as Readable) as unknown as BodyInit, duplex: 'half' } : { body: request.body }),
         } as RequestInit);
+        watchdog.progress();
+        answered = true;
+        this.opts.observe?.(endpoint, res.status);
+        outcome = res.ok || !expectOk ? { res, value: await read(res) } : { res, text: await res.text().catch(() => '') };
       } catch (err) {
-        this.opts.observe?.(endpoint, 0);
-        throw classifyNetworkError(err);
+        if (!answered) this.opts.observe?.(endpoint, 0);
+        throw err instanceof GoogleError ? err : classifyNetworkError(err);
+      } finally {
+        watchdog.done();
       }
-      this.opts.observe?.(endpoint, res.status);
-      if (res.ok || !expectOk) return res;
-      const text = await res.text().catch(() => '');
-      const error = classifyHttpError(res.status, text, res.headers);
+      const { res } = outcome;
+      if (outcome.text === undefined) return outcome.value as T;
+      const error = classifyHttpError(res.status, outcome.text, res.headers);
       if (error.outcome === 'unauthenticated' && attempt === 0) {
         this.opts.tokens.invalidate();
         continue;
@@ -84,7 +132,7 @@ export class PhotosClient {
 
   /** Raw upload: the whole file in one request; answers the upload token. */
   async uploadRaw(src: UploadSource): Promise<string> {
-    const res = await this.send('upload', `${this.opts.apiUrl}/v1/uploads`, () => ({
+    return this.send('upload', `${this.opts.apiUrl}/v1/uploads`, () => ({
       method: 'POST',
       headers: {
         'content-type': 'application/octet-stream',
@@ -92,9 +140,8 @@ export class PhotosClient {
         'x-goog-upload-protocol': 'raw',
         ...this.uploadHeaders(src),
       },
-      body: src.open() as unknown as BodyInit,
-    }));
-    return this.readToken(res);
+      body: src.open(),
+    }), readToken);
   }
 
   async startResumable(src: UploadSource): Promise<ResumableSession> {
@@ -107,8 +154,7 @@ export class PhotosClient {
         'x-goog-upload-raw-size': String(src.size),
         ...this.uploadHeaders(src),
       },
-    }));
-    await res.arrayBuffer();
+    }), headersOnly);
     const url = res.headers.get('x-goog-upload-url');
     const granularity = Number(res.headers.get('x-goog-upload-chunk-granularity') ?? 262_144);
     if (!url) throw new GoogleError('transient', 'resumable start answered without X-Goog-Upload-URL');
@@ -117,8 +163,7 @@ export class PhotosClient {
 
   /** Where a session stands after a cut: how many bytes Google holds, or null when the session is gone. */
   async queryResumable(session: ResumableSession): Promise<number | null> {
-    const res = await this.send('uploadQuery', session.url, () => ({ method: 'POST', headers: { 'content-length': '0', 'x-goog-upload-command': 'query' } }), false);
-    await res.arrayBuffer();
+    const res = await this.send('uploadQuery', session.url, () => ({ method: 'POST', headers: { 'content-length': '0', 'x-goog-upload-command': 'query' } }), headersOnly, false);
     if (res.status === 404 || res.status === 410 || res.status === 400) return null;
     if (!res.ok) throw classifyHttpError(res.status, '', res.headers);
     const status = res.headers.get('x-goog-upload-status');
@@ -135,42 +180,32 @@ export class PhotosClient {
       const end = Math.min(src.size, position + chunk);
       const last = end >= src.size;
       const start = position;
-      const res = await this.send('uploadChunk', session.url, () => ({
+      const token = await this.send('uploadChunk', session.url, () => ({
         method: 'POST',
         headers: {
           'content-length': String(end - start),
           'x-goog-upload-command': last ? 'upload, finalize' : 'upload',
           'x-goog-upload-offset': String(start),
         },
-        body: (end > start ? src.open({ start, end: end - 1 }) : '') as unknown as BodyInit,
-      }));
-      if (last) return this.readToken(res);
-      await res.arrayBuffer();
+        body: end > start ? src.open({ start, end: end - 1 }) : '',
+      }), async (res) => (last ? readToken(res) : (await headersOnly(res), null)));
+      if (token !== null) return token;
       position = end;
       await onChunk?.(position);
     }
   }
 
-  private async readToken(res: Response): Promise<string> {
-    const token = (await res.text()).trim();
-    if (!token) throw new GoogleError('transient', 'upload answered without an upload token');
-    return token;
-  }
-
   /** Create up to 50 media items; every item gets its own outcome. */
   async batchCreate(items: NewItem[], albumId?: string): Promise<ItemOutcome[]> {
     if (items.length === 0 || items.length > 50) throw new Error(`batchCreate takes 1 to 50 items, not ${items.length}`);
-    const res = await this.send('batchCreate', `${this.opts.apiUrl}/v1/mediaItems:batchCreate`, () => ({
+    const body = await this.send('batchCreate', `${this.opts.apiUrl}/v1/mediaItems:batchCreate`, () => ({
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
         ...(albumId ? { albumId } : {}),
         newMediaItems: items.map((i) => ({ ...(i.description ? { description: i.description } : {}), simpleMediaItem: { uploadToken: i.uploadToken, fileName: i.fileName } })),
       }),
-    }));
-    const body = (await res.json()) as {
-      newMediaItemResults?: { uploadToken?: string; status?: { code?: number; message?: string }; mediaItem?: { id?: string } }[];
-    };
+    }), async (res) => (await res.json()) as BatchCreateAnswer);
     const results = body.newMediaItemResults ?? [];
     // Match results to items by upload token when Google echoes it, else by position.
     return items.map((item, index) => {
