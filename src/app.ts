@@ -1,5 +1,5 @@
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { requireAdmin } from './http/auth.ts';
 import errorHandler from './http/error-handler.ts';
 import { ApiError, errorBody } from './http/errors.ts';
@@ -18,6 +18,15 @@ import queueBoard from './admin/queue-board.ts';
 import helmet from '@fastify/helmet';
 import metricsRoutes from './ops/metrics-routes.ts';
 import webdav from './webdav/plugin.ts';
+import { DAV_ROOT } from './webdav/paths.ts';
+import { requestDeadline } from './http/request-deadline.ts';
+import { warnUntrustedProxy } from './http/proxy-warning.ts';
+
+/** The doors whose bodies are photos and videos: no total deadline, they take as long as they keep flowing. */
+function isUpload(request: FastifyRequest): boolean {
+  const url = request.routeOptions.url ?? '';
+  return (request.method === 'POST' && url === '/api/v1/assets') || (request.method === 'PUT' && url.startsWith(DAV_ROOT));
+}
 
 export interface AppHandle {
   app: FastifyInstance;
@@ -29,7 +38,8 @@ export async function buildApp(services: Services): Promise<AppHandle> {
   const app: FastifyInstance = Fastify({
     loggerInstance: services.log,
     // Explicit timeouts: a stalled client is cut after 2 minutes of silence, but a large upload that keeps
-    // flowing may take as long as it needs (requestTimeout 0).
+    // flowing may take as long as it needs (requestTimeout 0); every other request has a deadline of its own
+    // (requestDeadline below, REQUEST_TIMEOUT_SECONDS).
     connectionTimeout: 120_000,
     keepAliveTimeout: 72_000,
     requestTimeout: 0,
@@ -55,6 +65,10 @@ export async function buildApp(services: Services): Promise<AppHandle> {
     },
   }) as unknown as FastifyInstance;
   app.server.headersTimeout = 30_000;
+  // Beyond this many open connections, new ones are closed on arrival: a flood cannot exhaust file descriptors.
+  app.server.maxConnections = services.config.maxConnections;
+  app.addHook('onRequest', requestDeadline(services.config.requestTimeoutMs, isUpload));
+  app.addHook('onRequest', warnUntrustedProxy(services.config.trustProxy, services.log));
 
   let closing = false;
   app.addHook('onRequest', async (_request, reply) => {
@@ -77,6 +91,8 @@ export async function buildApp(services: Services): Promise<AppHandle> {
     redis: services.redis,
     nameSpace: `${services.config.redisPrefix}:rate-limit:`,
     errorResponseBuilder: (_request, context) => new ApiError('rate_limited', `Too many requests; retry in ${context.after}`),
+    // Redis away: let requests through rather than answer 500; the limit is a courtesy, not a dependency.
+    skipOnError: true,
   });
 
   // A JSON API plus two admin UIs (OpenAPI, Bull Board) with inline scripts: the usual headers, no CSP.

@@ -1,6 +1,10 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiError, type ErrorCode, ERROR_CODES, errorBody } from './errors.ts';
+import { isDependencyUnavailable } from './unavailable.ts';
+
+/** Seconds a client is asked to wait before trying again after a 503 (a dependency away, or a shutdown). */
+export const RETRY_AFTER_SECONDS = 5;
 
 // Errors raised by Fastify and its plugins, by their stable `code`, mapped onto the contract's codes.
 const FRAMEWORK_CODES: Record<string, ErrorCode> = {
@@ -36,6 +40,8 @@ export function toApiError(err: FastifyError | Error): ApiError | null {
   if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
     return new ApiError(BY_STATUS[e.statusCode] ?? 'validation_failed', e.message);
   }
+  // Postgres or Redis out of reach is an outage to wait out, not a fault: the driver's text stays in the log.
+  if (isDependencyUnavailable(err)) return new ApiError('not_ready', 'A service the relay depends on is unavailable; retry later');
   return null;
 }
 
@@ -49,11 +55,16 @@ export default fp(
         return reply.code(apiError.statusCode).send(errorBody(apiError.statusCode, apiError.code, apiError.message));
       }
       if (apiError) {
-        request.log.warn({ code: apiError.code, reason: apiError.message }, 'request failed');
+        // A mapped error (a dependency away) keeps its original in the log.
+        request.log.warn({ code: apiError.code, reason: apiError.message, ...(apiError === err ? {} : { err }) }, 'request failed');
         return reply.code(apiError.statusCode).send(errorBody(apiError.statusCode, apiError.code, apiError.message));
       }
       request.log.error({ err }, 'unhandled error');
       return reply.code(500).send(errorBody(500, 'internal', 'Internal Server Error'));
+    });
+    // Every 503 (a dependency away, readiness, shutdown; WebDAV's own error handler included) says when to come back.
+    app.addHook('onSend', async (_request, reply) => {
+      if (reply.statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
     });
     app.setNotFoundHandler((request, reply) => {
       reply.code(404).send(errorBody(404, 'not_found', `Route ${request.method} ${request.url.split('?')[0]} not found`));
