@@ -65,6 +65,8 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
   const queueConnection = redisConnection(config, { worker: false, log });
   await queueConnection.connect();
   const queues = ForwardQueues.create(queueConnection, config.redisPrefix, log);
+  // A Queue with no error listener prints every reconnect failure to stderr; the connection's listener above says it once.
+  for (const queue of [queues.uploads, queues.creates]) queue.on('error', () => {});
   const limits = {
     pairing: new FailureLimiter(redis, `${config.redisPrefix}:failures:pairing`, config.pairingMaxFailures, 15 * 60, log),
     auth: new FailureLimiter(redis, `${config.redisPrefix}:failures:auth`, config.authMaxFailures, 5 * 60, log),
