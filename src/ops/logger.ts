@@ -74,7 +74,9 @@ export function loggerOptions(level: string): LoggerOptions {
         return { method: req.method, url: req.url.replace(SECRET_QUERY, `$1${CENSOR}`), remoteAddress: req.ip };
       },
       err(err: Error) {
-        return scrub(pino.stdSerializers.err(err), 0, new WeakSet());
+        // errWithCause: a wrapped error keeps its own code (a driver's ECONNREFUSED under an ORM's error) rather
+        // than being flattened into the message.
+        return scrub(pino.stdSerializers.errWithCause(err), 0, new WeakSet());
       },
     },
   };
