@@ -22,10 +22,25 @@ import { DAV_ROOT } from './webdav/paths.ts';
 import { requestDeadline } from './http/request-deadline.ts';
 import { warnUntrustedProxy } from './http/proxy-warning.ts';
 
-/** The doors whose bodies are photos and videos: no total deadline, they take as long as they keep flowing. */
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route's body is a photo or video: no total deadline (REQUEST_TIMEOUT_SECONDS), it may take as long as it flows. */
+    upload?: boolean;
+  }
+}
+
+// The doors whose bodies are photos and videos, until each declares `config: { upload: true }` itself: the native
+// upload, WebDAV PUT, and the resumable and Nextcloud doors of the contract.
+const UPLOAD_DOORS: Array<{ methods: string[]; url: (url: string) => boolean }> = [
+  { methods: ['POST'], url: (url) => url === '/api/v1/assets' },
+  { methods: ['POST', 'PATCH'], url: (url) => url === '/api/v1/uploads' || url.startsWith('/api/v1/uploads/') },
+  { methods: ['PUT'], url: (url) => url.startsWith(DAV_ROOT) || url.startsWith('/remote.php/') },
+];
+
 function isUpload(request: FastifyRequest): boolean {
+  if (request.routeOptions.config?.upload === true) return true;
   const url = request.routeOptions.url ?? '';
-  return (request.method === 'POST' && url === '/api/v1/assets') || (request.method === 'PUT' && url.startsWith(DAV_ROOT));
+  return UPLOAD_DOORS.some((door) => door.methods.includes(request.method) && door.url(url));
 }
 
 export interface AppHandle {
