@@ -1,5 +1,5 @@
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { requireAdmin } from './http/auth.ts';
 import errorHandler, { frameworkErrors } from './http/error-handler.ts';
 import { ApiError, errorBody } from './http/errors.ts';
@@ -19,6 +19,30 @@ import queueBoard from './admin/queue-board.ts';
 import helmet from '@fastify/helmet';
 import metricsRoutes from './ops/metrics-routes.ts';
 import webdav from './webdav/plugin.ts';
+import { DAV_ROOT } from './webdav/paths.ts';
+import { requestDeadline } from './http/request-deadline.ts';
+import { warnUntrustedProxy } from './http/proxy-warning.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route's body is a photo or video: no total deadline (REQUEST_TIMEOUT_SECONDS), it may take as long as it flows. */
+    upload?: boolean;
+  }
+}
+
+// The doors whose bodies are photos and videos, until each declares `config: { upload: true }` itself: the native
+// upload, WebDAV PUT, and the resumable and Nextcloud doors of the contract.
+const UPLOAD_DOORS: Array<{ methods: string[]; url: (url: string) => boolean }> = [
+  { methods: ['POST'], url: (url) => url === '/api/v1/assets' },
+  { methods: ['POST', 'PATCH'], url: (url) => url === '/api/v1/uploads' || url.startsWith('/api/v1/uploads/') },
+  { methods: ['PUT'], url: (url) => url.startsWith(DAV_ROOT) || url.startsWith('/remote.php/') },
+];
+
+function isUpload(request: FastifyRequest): boolean {
+  if (request.routeOptions.config?.upload === true) return true;
+  const url = request.routeOptions.url ?? '';
+  return UPLOAD_DOORS.some((door) => door.methods.includes(request.method) && door.url(url));
+}
 
 export interface AppHandle {
   app: FastifyInstance;
@@ -30,7 +54,8 @@ export async function buildApp(services: Services): Promise<AppHandle> {
   const app: FastifyInstance = Fastify({
     loggerInstance: services.log,
     // Explicit timeouts: a stalled client is cut after 2 minutes of silence, but a large upload that keeps
-    // flowing may take as long as it needs (requestTimeout 0).
+    // flowing may take as long as it needs (requestTimeout 0); every other request has a deadline of its own
+    // (requestDeadline below, REQUEST_TIMEOUT_SECONDS).
     connectionTimeout: 120_000,
     keepAliveTimeout: 72_000,
     requestTimeout: 0,
@@ -57,6 +82,10 @@ export async function buildApp(services: Services): Promise<AppHandle> {
     },
   }) as unknown as FastifyInstance;
   app.server.headersTimeout = 30_000;
+  // Beyond this many open connections, new ones are closed on arrival: a flood cannot exhaust file descriptors.
+  app.server.maxConnections = services.config.maxConnections;
+  app.addHook('onRequest', requestDeadline(services.config.requestTimeoutMs, isUpload));
+  app.addHook('onRequest', warnUntrustedProxy(services.config.trustProxy, services.log));
 
   let closing = false;
   app.addHook('onRequest', async (_request, reply) => {
@@ -80,6 +109,8 @@ export async function buildApp(services: Services): Promise<AppHandle> {
     redis: services.redis,
     nameSpace: `${services.config.redisPrefix}:rate-limit:`,
     errorResponseBuilder: (_request, context) => new ApiError('rate_limited', `Too many requests; retry in ${context.after}`),
+    // Redis away: let requests through rather than answer 500; the limit is a courtesy, not a dependency.
+    skipOnError: true,
   });
 
   // A JSON API plus two admin UIs (OpenAPI, Bull Board) with inline scripts: the usual headers, no CSP.

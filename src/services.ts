@@ -29,13 +29,36 @@ export interface Services {
   clock: () => Date;
 }
 
-export function redisConnection(config: Config, options: { worker: boolean }): Redis {
-  return new Redis(config.redisUrl, {
+// A Redis that accepts connections but does not answer (paused, swapping) must not hold a request: past this, the
+// command fails and its caller's fallback applies (the limiter lets the attempt through, an enqueue is left to the
+// reconciler).
+const REQUEST_COMMAND_TIMEOUT_MS = 5000;
+const REDIS_WARN_EVERY_MS = 60_000;
+
+export function redisConnection(config: Config, options: { worker: boolean; log?: Logger }): Redis {
+  const redis = new Redis(config.redisUrl, {
     lazyConnect: true,
     // Workers block on Redis and must wait for it; request handlers must answer rather than hang.
     maxRetriesPerRequest: options.worker ? null : 1,
     enableOfflineQueue: options.worker,
+    ...(options.worker ? {} : { commandTimeout: REQUEST_COMMAND_TIMEOUT_MS }),
   });
+  // ioredis reconnects on its own; without a listener it would print every failed attempt to stderr.
+  const { log } = options;
+  let lastWarning = 0;
+  let down = false;
+  redis.on('error', (err: Error) => {
+    down = true;
+    const now = Date.now();
+    if (now - lastWarning < REDIS_WARN_EVERY_MS) return;
+    lastWarning = now;
+    log?.warn({ err }, 'Redis connection error; reconnecting');
+  });
+  redis.on('ready', () => {
+    if (down) log?.info('Redis connection is back');
+    down = false;
+  });
+  return redis;
 }
 
 export async function createServices(config: Config, log: Logger): Promise<Services> {
@@ -43,15 +66,17 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
   // Prisma starts its engine on the first query, which can take seconds on a busy host: do it now, so the first
   // /readyz after start-up does not time out (a spurious 503) and an unreachable database stops the start.
   await db.$queryRaw`SELECT 1`;
-  const redis = redisConnection(config, { worker: false });
+  const redis = redisConnection(config, { worker: false, log });
   await redis.connect();
   const blobs = new BlobStore(config.spoolDir);
-  const queueConnection = redisConnection(config, { worker: false });
+  const queueConnection = redisConnection(config, { worker: false, log });
   await queueConnection.connect();
   const queues = ForwardQueues.create(queueConnection, config.redisPrefix, log);
+  // A Queue with no error listener prints every reconnect failure to stderr; the connection's listener above says it once.
+  for (const queue of [queues.uploads, queues.creates]) queue.on('error', () => {});
   const limits = {
-    pairing: new FailureLimiter(redis, `${config.redisPrefix}:failures:pairing`, config.pairingMaxFailures, 15 * 60),
-    auth: new FailureLimiter(redis, `${config.redisPrefix}:failures:auth`, config.authMaxFailures, 5 * 60),
+    pairing: new FailureLimiter(redis, `${config.redisPrefix}:failures:pairing`, config.pairingMaxFailures, 15 * 60, log),
+    auth: new FailureLimiter(redis, `${config.redisPrefix}:failures:auth`, config.authMaxFailures, 5 * 60, log),
   };
   const services: Services = {
     config,
@@ -77,7 +102,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     throw err;
   }
   // Gauges read the clock through services, so a test that moves the clock moves them too.
-  services.metrics = new Metrics({ db, queues, config, clock: () => services.clock() });
+  services.metrics = new Metrics({ db, queues, config, log, clock: () => services.clock() });
   return services;
 }
 

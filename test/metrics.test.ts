@@ -1,16 +1,19 @@
 import assert from 'node:assert/strict';
-import { after, before, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { Client } from './helpers/client.ts';
+import { ADMIN_TOKEN, startRelay } from './helpers/harness.ts';
 import { startRig, waitFor, type Rig } from './helpers/rig.ts';
 import { jpeg, notMedia } from './helpers/media.ts';
 
 let rig: Rig;
 before(async () => {
-  rig = await startRig();
+  // Figures re-read on every scrape here, so this test sees them move at once; the cache has its own test below.
+  rig = await startRig({ env: { METRICS_REFRESH_SECONDS: '0' } });
 });
 after(() => rig.close());
 
-async function scrape(): Promise<Map<string, number>> {
-  const res = await fetch(`${rig.relay.url}/metrics`);
+async function scrape(baseUrl = rig.relay.url): Promise<Map<string, number>> {
+  const res = await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
   const series = new Map<string, number>();
@@ -61,4 +64,46 @@ it('exposes the ingest, forwarding, Google, quota, queue and backlog series, and
   assert.equal(after.get('photo_relay_deliveries{state="backed_up"}'), 1);
   assert.equal(after.get(`photo_relay_backlog_items{account="${accountId}"}`), 0);
   assert.equal(after.get('photo_relay_accounts_needing_reauth'), 0);
+});
+
+describe('access and cost (issue 10, finding 11)', () => {
+  it('/metrics takes the admin token, as Bearer or as the Basic password; nothing else', async () => {
+    const url = `${rig.relay.url}/metrics`;
+    const anonymous = await fetch(url);
+    assert.equal(anonymous.status, 401);
+    assert.equal((await anonymous.json()).code, 'unauthorized');
+    assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Basic /, 'the challenge lets Prometheus and browsers answer with Basic');
+    assert.equal((await fetch(url, { headers: { authorization: 'Bearer not-the-admin-token-0123456789abcdef' } })).status, 401);
+
+    const bearer = await fetch(url, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.equal(bearer.status, 200);
+    assert.match(await bearer.text(), /photo_relay_uploads_total/);
+    const basic = await fetch(url, { headers: { authorization: `Basic ${Buffer.from(`prometheus:${ADMIN_TOKEN}`).toString('base64')}` } });
+    assert.equal(basic.status, 200);
+    assert.match(await basic.text(), /photo_relay_uploads_total/);
+    const wrongBasic = await fetch(url, { headers: { authorization: `Basic ${Buffer.from('prometheus:guess').toString('base64')}` } });
+    assert.equal(wrongBasic.status, 401);
+
+    const phone = await rig.admin.pairDevice(await rig.admin.createAccount('Metrics'));
+    assert.equal((await fetch(url, { headers: { authorization: `Bearer ${phone.token}` } })).status, 403, 'a device token is not the admin token');
+  });
+
+  it('ledger gauges come from a snapshot refreshed per METRICS_REFRESH_SECONDS, not read on every scrape', async () => {
+    const relay = await startRelay({ METRICS_REFRESH_SECONDS: '3600' });
+    try {
+      const admin = new Client(relay.url);
+      const first = await admin.createAccount('Before');
+      const before = await scrape(relay.url);
+      assert.ok(before.has(`photo_relay_backlog_items{account="${first}"}`));
+      const second = await admin.createAccount('After');
+      // Many scrapes at once, as from several Prometheus servers or someone hammering the endpoint.
+      const scrapes = await Promise.all(Array.from({ length: 10 }, () => scrape(relay.url)));
+      for (const later of scrapes) {
+        assert.ok(later.has(`photo_relay_backlog_items{account="${first}"}`));
+        assert.ok(!later.has(`photo_relay_backlog_items{account="${second}"}`), 'the ledger was read again before the snapshot aged');
+      }
+    } finally {
+      await relay.close();
+    }
+  });
 });

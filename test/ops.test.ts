@@ -27,7 +27,7 @@ describe('health and readiness', () => {
     assert.deepEqual(await res.json(), { status: 'ok' });
   });
 
-  it('/readyz answers 200, and 503 not_ready while the spool cannot take a file', async () => {
+  it('/readyz answers 200, and 503 not_ready naming the dependency (no internal text) while the spool cannot take a file', async () => {
     const ready = await fetch(`${relay.url}/readyz`);
     assert.equal(ready.status, 200);
     assert.equal((await ready.json()).status, 'ready');
@@ -38,7 +38,13 @@ describe('health and readiness', () => {
     await writeFile(tmpDir, 'not a directory');
     try {
       const res = await fetch(`${relay.url}/readyz`);
-      assertError({ status: res.status, body: await res.json() }, 503, 'not_ready');
+      const text = await res.text();
+      const { checks, ...error } = JSON.parse(text);
+      assertError({ status: res.status, body: error }, 503, 'not_ready');
+      assert.ok(Number(res.headers.get('retry-after')) > 0, 'Retry-After');
+      // Which dependency is down, and nothing of the error itself: no path, no errno, no driver text.
+      assert.deepEqual(checks, { postgres: 'up', redis: 'up', spool: 'down' });
+      assert.doesNotMatch(text, /ENOTDIR|EEXIST|ENOENT|EACCES|\/tmp|photo-relay-test|spool\/|not a directory/i, text);
     } finally {
       await rm(tmpDir, { force: true });
       await mkdir(tmpDir, { mode: 0o700 });

@@ -32,6 +32,12 @@ export interface Config {
   pairingMaxFailures: number;
   /** Failed token checks one client may make per 5 minutes. */
   authMaxFailures: number;
+  /** A request other than an upload must have arrived whole (headers and body) within this. */
+  requestTimeoutMs: number;
+  /** Open connections the API accepts at once; more are closed on arrival. */
+  maxConnections: number;
+  /** How old the ledger figures behind the /metrics gauges may be before a scrape reads them again. */
+  metricsRefreshMs: number;
   google: {
     clientId: string | undefined;
     clientSecret: string | undefined;
@@ -101,6 +107,9 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: read.bool('TRUST_PROXY', false),
     pairingMaxFailures: read.int('PAIRING_MAX_FAILURES', 10, 1, 100_000),
     authMaxFailures: read.int('AUTH_MAX_FAILURES', 50, 1, 100_000),
+    requestTimeoutMs: read.int('REQUEST_TIMEOUT_SECONDS', 30, 1, 3600) * 1000,
+    maxConnections: read.int('MAX_CONNECTIONS', 1024, 1, 1_000_000),
+    metricsRefreshMs: read.int('METRICS_REFRESH_SECONDS', 15, 0, 3600) * 1000,
     google: {
       clientId: googleClientId,
       clientSecret: read.optional('GOOGLE_CLIENT_SECRET'),

@@ -26,7 +26,7 @@ function bearer(request: FastifyRequest): string {
 /** onRequest hook: runs before any body is read, so an unauthenticated upload never reaches the disk. */
 export function requireDevice(services: Services) {
   return async function deviceAuth(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    await services.limits.auth.guard(request.ip, ['unauthorized'], () => authenticateDevice(services, request));
+    await services.limits.auth.verifyFirst(request.ip, ['unauthorized'], () => authenticateDevice(services, request));
   };
 }
 
@@ -52,14 +52,33 @@ export async function authenticateDeviceToken(services: Services, request: Fasti
   }
 }
 
-export function requireAdmin(services: Services) {
-  return async function adminAuth(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    await services.limits.auth.guard(request.ip, ['unauthorized'], () => authenticateAdmin(services, request));
+/**
+ * onRequest hook for admin routes. With `basic`, the admin token is also taken as the HTTP Basic password (any user
+ * name), for clients that can only send Basic credentials (Prometheus, a browser); the 401 then carries the challenge.
+ */
+export function requireAdmin(services: Services, options: { basic?: boolean } = {}) {
+  return async function adminAuth(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    try {
+      await services.limits.auth.verifyFirst(request.ip, ['unauthorized'], () => authenticateAdmin(services, request, options.basic === true));
+    } catch (err) {
+      if (options.basic && err instanceof ApiError && err.code === 'unauthorized') reply.header('www-authenticate', ADMIN_CHALLENGE);
+      throw err;
+    }
   };
 }
 
-async function authenticateAdmin(services: Services, request: FastifyRequest): Promise<void> {
-  const token = bearer(request);
+const ADMIN_CHALLENGE = 'Basic realm="Photo Relay admin", charset="UTF-8"';
+
+function basicPassword(request: FastifyRequest): string | null {
+  const match = request.headers.authorization?.match(/^Basic\s+([A-Za-z0-9+/=]+)\s*$/i);
+  if (!match) return null;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? null : decoded.slice(colon + 1);
+}
+
+async function authenticateAdmin(services: Services, request: FastifyRequest, basic: boolean): Promise<void> {
+  const token = (basic ? basicPassword(request) : null) ?? bearer(request);
   if (services.config.adminToken && sameSecret(token, services.config.adminToken)) return;
   if (token.startsWith(DEVICE_TOKEN_PREFIX)) {
     const device = await services.db.device.findUnique({ where: { tokenHash: hashToken(token) }, select: { revokedAt: true } });

@@ -2,6 +2,10 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import fp from 'fastify-plugin';
 import { ApiError, type ErrorCode, ERROR_CODES, errorBody } from './errors.ts';
+import { isDependencyUnavailable } from './unavailable.ts';
+
+/** Seconds a client is asked to wait before trying again after a 503 (a dependency away, or a shutdown). */
+export const RETRY_AFTER_SECONDS = 5;
 
 // Errors raised by Fastify and its plugins, by their stable `code`, mapped onto the contract's codes.
 const FRAMEWORK_CODES: Record<string, ErrorCode> = {
@@ -44,6 +48,8 @@ export function toApiError(err: FastifyError | Error): ApiError | null {
   if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
     return new ApiError(BY_STATUS[e.statusCode] ?? 'validation_failed', e.message);
   }
+  // Postgres or Redis out of reach is an outage to wait out, not a fault: the driver's text stays in the log.
+  if (isDependencyUnavailable(err)) return new ApiError('not_ready', 'A service the relay depends on is unavailable; retry later');
   return null;
 }
 
@@ -85,13 +91,18 @@ export default fp(
         return reply.code(apiError.statusCode).send(errorBody(apiError.statusCode, apiError.code, apiError.message));
       }
       if (apiError) {
-        request.log.warn({ code: apiError.code, reason: apiError.message }, 'request failed');
+        // A mapped error (a dependency away) keeps its original in the log.
+        request.log.warn({ code: apiError.code, reason: apiError.message, ...(apiError === err ? {} : { err }) }, 'request failed');
         return reply.code(apiError.statusCode).send(errorBody(apiError.statusCode, apiError.code, apiError.message));
       }
       request.log.error({ err }, 'unhandled error');
       return reply.code(500).send(errorBody(500, 'internal', 'Internal Server Error'));
     });
     app.server.on('checkExpectation', refuseExpectation);
+    // Every 503 (a dependency away, readiness, shutdown; WebDAV's own error handler included) says when to come back.
+    app.addHook('onSend', async (_request, reply) => {
+      if (reply.statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+    });
     app.setNotFoundHandler((request, reply) => {
       reply.code(404).send(errorBody(404, 'not_found', `Route ${request.method} ${request.url.split('?')[0]} not found`));
     });

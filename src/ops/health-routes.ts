@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../http/errors.ts';
-import { errorResponses } from '../http/schemas.ts';
+import { errorBody } from '../http/errors.ts';
+import { ErrorResponse } from '../http/schemas.ts';
 import type { Services } from '../services.ts';
 
 const CHECK_TIMEOUT_MS = 2000;
@@ -14,6 +14,10 @@ function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
     ),
   ]);
 }
+
+const Check = Type.Union([Type.Literal('up'), Type.Literal('down')]);
+const Checks = Type.Object({ postgres: Check, redis: Check, spool: Check });
+const NotReady = Type.Object({ ...ErrorResponse.properties, checks: Type.Optional(Checks) }, { description: 'Which dependency is down (details are in the log)' });
 
 export default async function healthRoutes(app: FastifyInstance, { services }: { services: Services }) {
   app.get(
@@ -28,22 +32,29 @@ export default async function healthRoutes(app: FastifyInstance, { services }: {
       schema: {
         summary: 'Postgres, Redis and the spool are all usable',
         tags: ['operations'],
-        response: { 200: Type.Object({ status: Type.Literal('ready'), demoMode: Type.Boolean() }), ...errorResponses(503) },
+        response: { 200: Type.Object({ status: Type.Literal('ready'), demoMode: Type.Boolean() }), 503: NotReady },
       },
     },
-    async () => {
-      const checks: Record<string, () => Promise<unknown>> = {
+    async (request, reply) => {
+      const probes: Record<keyof typeof Checks.static, () => Promise<unknown>> = {
         postgres: () => services.db.$queryRaw`SELECT 1`,
         redis: () => services.redis.ping(),
         spool: () => services.blobs.probeWritable(),
       };
-      const failures: string[] = [];
+      const checks = { postgres: 'up', redis: 'up', spool: 'up' } as typeof Checks.static;
       await Promise.all(
-        Object.entries(checks).map(([name, check]) =>
-          withTimeout(check(), name).catch((err: Error) => failures.push(`${name}: ${err.message}`)),
+        Object.entries(probes).map(([name, probe]) =>
+          withTimeout(probe(), name).catch((err: unknown) => {
+            checks[name as keyof typeof checks] = 'down';
+            // The driver's text names hosts, paths and users: it belongs in the log, not in an unauthenticated answer.
+            request.log.warn({ err, dependency: name }, 'readiness check failed');
+          }),
         ),
       );
-      if (failures.length > 0) throw new ApiError('not_ready', `Not ready: ${failures.sort().join('; ')}`);
+      const down = Object.keys(checks).filter((name) => checks[name as keyof typeof checks] === 'down');
+      if (down.length > 0) {
+        return reply.code(503).send({ ...errorBody(503, 'not_ready', `Not ready: ${down.sort().join(', ')} unavailable`), checks });
+      }
       return { status: 'ready' as const, demoMode: services.config.demoMode };
     },
   );

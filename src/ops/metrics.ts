@@ -4,10 +4,13 @@ import type { ForwardQueues } from '../forwarding/queue.ts';
 import { QuotaLedger } from '../forwarding/quota.ts';
 import type { Config } from '../config/config.ts';
 import { tokenHealth } from '../google/token-health.ts';
+import type { Logger } from 'pino';
+import { inBacklog } from '../ledger/backlog.ts';
 
 /**
  * The relay's Prometheus series. Counters count what this process did; gauges are read from Postgres and
- * Redis at scrape time, so they tell the whole household's truth whichever process is scraped.
+ * Redis, so they tell the whole household's truth whichever process is scraped, but from a snapshot at most
+ * METRICS_REFRESH_SECONDS old: a scrape (or anyone hitting /metrics) never costs a full scan of the ledger.
  */
 export class Metrics {
   readonly registry = new Registry();
@@ -42,17 +45,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(deps: { db: Db; queues: ForwardQueues; config: Config; clock: () => Date }) {
+  constructor(deps: { db: Db; queues: ForwardQueues; config: Config; clock: () => Date; log?: Logger }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'photo_relay_process_' });
-    const { db, queues, config, clock } = deps;
+    const { config } = deps;
     const dailyLimit = config.google.dailyRequestLimit;
-    const quota = new QuotaLedger(db, dailyLimit, clock);
+    const snapshots = new SnapshotCache(() => readLedger(deps), config.metricsRefreshMs, deps.log);
     new Gauge({
       name: 'photo_relay_google_quota_used',
       help: 'Google requests counted today (the day runs midnight to midnight Pacific)',
       registers: [this.registry],
       async collect() {
-        this.set((await quota.status()).usedToday);
+        const s = await snapshots.get();
+        if (s) this.set(s.quotaUsed);
       },
     });
     new Gauge({ name: 'photo_relay_google_quota_limit', help: 'The daily Google request budget', registers: [this.registry] }).set(dailyLimit);
@@ -62,9 +66,10 @@ export class Metrics {
       labelNames: ['queue', 'state'] as const,
       registers: [this.registry],
       async collect() {
+        const s = await snapshots.get();
+        if (!s) return;
         this.reset();
-        const depths = await queues.depths().catch(() => ({}) as Record<string, Record<string, number>>);
-        for (const [queue, states] of Object.entries(depths)) for (const [state, n] of Object.entries(states)) this.set({ queue, state }, n);
+        for (const [queue, states] of Object.entries(s.depths)) for (const [state, n] of Object.entries(states)) this.set({ queue, state }, n);
       },
     });
     new Gauge({
@@ -73,11 +78,10 @@ export class Metrics {
       labelNames: ['account'] as const,
       registers: [this.registry],
       async collect() {
+        const s = await snapshots.get();
+        if (!s) return;
         this.reset();
-        const rows = await db.$queryRaw<{ account_id: string; n: bigint }[]>`
-          SELECT a.id AS account_id, count(d.id) AS n FROM accounts a
-          LEFT JOIN deliveries d ON d.account_id = a.id AND d.state IN ('pending', 'uploading') GROUP BY a.id`;
-        for (const r of rows) this.set({ account: r.account_id }, Number(r.n));
+        for (const r of s.backlog) this.set({ account: r.account_id }, Number(r.n));
       },
     });
     new Gauge({
@@ -86,9 +90,10 @@ export class Metrics {
       labelNames: ['state'] as const,
       registers: [this.registry],
       async collect() {
+        const s = await snapshots.get();
+        if (!s) return;
         this.reset();
-        const rows = await db.$queryRaw<{ state: string; n: bigint }[]>`SELECT state::text, count(*) AS n FROM deliveries GROUP BY 1`;
-        for (const r of rows) this.set({ state: r.state }, Number(r.n));
+        for (const r of s.deliveries) this.set({ state: r.state }, Number(r.n));
       },
     });
     new Gauge({
@@ -96,10 +101,83 @@ export class Metrics {
       help: 'Accounts whose Google link failed, was removed, or (Testing-status app) expires within a day',
       registers: [this.registry],
       async collect() {
-        const accounts = await db.account.findMany({ select: { googleStatus: true, googleLinkedAt: true, googleError: true } });
-        const now = clock();
-        this.set(accounts.filter((a) => a.googleStatus === 'revoked' || ['failed', 'expiring'].includes(tokenHealth(config, a, now).health)).length);
+        const s = await snapshots.get();
+        if (s) this.set(s.needingReauth);
       },
     });
+    new Gauge({
+      name: 'photo_relay_metrics_snapshot_age_seconds',
+      help: 'Age of the ledger figures above: they are read at most once per METRICS_REFRESH_SECONDS, not per scrape',
+      registers: [this.registry],
+      collect() {
+        this.set(snapshots.ageSeconds());
+      },
+    });
+  }
+}
+
+interface LedgerSnapshot {
+  quotaUsed: number;
+  depths: Record<string, Record<string, number>>;
+  backlog: { account_id: string; n: bigint }[];
+  deliveries: { state: string; n: bigint }[];
+  needingReauth: number;
+}
+
+/** The gauges' figures, from Postgres and Redis: full scans, so read per refresh interval, never per scrape. */
+async function readLedger(deps: { db: Db; queues: ForwardQueues; config: Config; clock: () => Date }): Promise<LedgerSnapshot> {
+  const { db, queues, config, clock } = deps;
+  const quota = new QuotaLedger(db, config.google.dailyRequestLimit, clock);
+  const [status, depths, backlog, deliveries, accounts] = await Promise.all([
+    quota.status(),
+    // Redis away: the queue series are left out rather than the whole scrape failing.
+    queues.depths().catch(() => ({}) as Record<string, Record<string, number>>),
+    db.$queryRaw<{ account_id: string; n: bigint }[]>`
+      SELECT a.id AS account_id, count(d.id) AS n FROM accounts a
+      LEFT JOIN deliveries d ON d.account_id = a.id AND ${inBacklog('d')} GROUP BY a.id`,
+    db.$queryRaw<{ state: string; n: bigint }[]>`SELECT state::text, count(*) AS n FROM deliveries GROUP BY 1`,
+    db.account.findMany({ select: { googleStatus: true, googleLinkedAt: true, googleError: true } }),
+  ]);
+  const now = clock();
+  const needingReauth = accounts.filter(
+    (a) => a.googleStatus === 'revoked' || ['failed', 'expiring'].includes(tokenHealth(config, a, now).health),
+  ).length;
+  return { quotaUsed: status.usedToday, depths, backlog, deliveries, needingReauth };
+}
+
+/**
+ * The last snapshot, refreshed when older than `maxAgeMs` by one read however many scrapes (and gauges) ask at
+ * once. A failed refresh keeps the last figures (their age gauge grows) and is logged; before any snapshot
+ * exists the ledger gauges are simply absent.
+ */
+class SnapshotCache {
+  private value: LedgerSnapshot | undefined;
+  private readAt = 0;
+  private pending: Promise<LedgerSnapshot | undefined> | undefined;
+
+  constructor(
+    private readonly read: () => Promise<LedgerSnapshot>,
+    private readonly maxAgeMs: number,
+    private readonly log?: Logger,
+  ) {}
+
+  ageSeconds(): number {
+    return this.readAt === 0 ? 0 : (Date.now() - this.readAt) / 1000;
+  }
+
+  get(): Promise<LedgerSnapshot | undefined> {
+    if (this.value && Date.now() - this.readAt < this.maxAgeMs) return Promise.resolve(this.value);
+    this.pending ??= this.read()
+      .then((value) => {
+        this.value = value;
+        this.readAt = Date.now();
+        return value;
+      })
+      .catch((err: unknown) => {
+        this.log?.warn({ err }, 'metrics: reading the ledger failed; serving the last figures');
+        return this.value;
+      })
+      .finally(() => (this.pending = undefined));
+    return this.pending;
   }
 }

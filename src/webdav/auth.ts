@@ -33,6 +33,6 @@ export function requireDavDevice(services: Services) {
       if (request.method === 'OPTIONS') return;
       throw new ApiError('unauthorized', 'Credentials required: the password is a device token');
     }
-    await services.limits.auth.guard(request.ip, ['unauthorized'], () => authenticateDeviceToken(services, request, token));
+    await services.limits.auth.verifyFirst(request.ip, ['unauthorized'], () => authenticateDeviceToken(services, request, token));
   };
 }
