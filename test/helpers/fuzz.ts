@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import fc from 'fast-check';
 import { ERROR_CODES } from '../../src/http/errors.ts';
 import net from 'node:net';
-import type { RawResponse } from './raw-http.ts';
+import { parseResponse, type RawResponse } from './raw-http.ts';
 
 /**
  * Generators of hostile requests for test/fuzz.test.ts, and the judge every answer must satisfy. Each request is
@@ -764,57 +764,17 @@ export function send(baseUrl: string, req: FuzzRequest, timeoutMs: number): Prom
     const socket = net.connect({ host: hostname, port: Number(port) });
     const timer = setTimeout(() => {
       socket.destroy();
-      resolve(parseFinal(Buffer.concat(chunks)) ?? undefined);
+      resolve(parseResponse(Buffer.concat(chunks), true) ?? undefined);
     }, timeoutMs);
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('error', () => {});
     socket.on('close', () => {
       clearTimeout(timer);
-      resolve(parseFinal(Buffer.concat(chunks)));
+      resolve(parseResponse(Buffer.concat(chunks), true));
     });
     socket.write(head);
     if (req.raw) socket.end();
   });
-}
-
-/** The final response in what the server sent, after any 1xx interim ones. */
-function parseFinal(buf: Buffer): RawResponse | null {
-  let rest = buf;
-  for (;;) {
-    const end = rest.indexOf('\r\n\r\n');
-    if (end < 0) return null;
-    const [statusLine, ...lines] = rest.subarray(0, end).toString('latin1').split('\r\n');
-    const status = Number(statusLine!.split(' ')[1]);
-    rest = rest.subarray(end + 4);
-    if (status >= 100 && status < 200) continue;
-    const headers: Record<string, string> = {};
-    for (const line of lines) {
-      const colon = line.indexOf(':');
-      headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-    }
-    let body = rest;
-    if (headers['transfer-encoding']?.includes('chunked')) {
-      const out: Buffer[] = [];
-      for (;;) {
-        const lineEnd = body.indexOf('\r\n');
-        const size = lineEnd < 0 ? 0 : parseInt(body.subarray(0, lineEnd).toString('latin1'), 16);
-        if (!size) break;
-        out.push(body.subarray(lineEnd + 2, lineEnd + 2 + size));
-        body = body.subarray(lineEnd + 2 + size + 2);
-      }
-      body = Buffer.concat(out);
-    } else if (headers['content-length'] !== undefined) {
-      body = body.subarray(0, Number(headers['content-length']));
-    }
-    const text = body.toString('utf8');
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = undefined;
-    }
-    return { status, headers, text, body: parsed };
-  }
 }
 
 const CONTRACT_CODES = new Set(Object.keys(ERROR_CODES).filter((c) => c !== 'internal'));

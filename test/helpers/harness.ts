@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import { createLogger } from '../../src/ops/logger.ts';
@@ -86,11 +87,19 @@ export interface TestRelay {
   close(): Promise<void>;
 }
 
+export interface RelayOptions {
+  /** Where the relay logs (default: the config's level, to stdout). */
+  logger?: Logger;
+  /** The database URL the relay uses, given the one its database was created and migrated through (e.g. a proxy). */
+  databaseUrl?: (direct: string) => Promise<string> | string;
+}
+
 /** A relay's API on a real socket (127.0.0.1, random port) with its own database, Redis prefix and spool. */
-export async function startRelay(extraEnv: Record<string, string> = {}): Promise<TestRelay> {
+export async function startRelay(extraEnv: Record<string, string> = {}, options: RelayOptions = {}): Promise<TestRelay> {
   const iso = await isolate(extraEnv);
-  const config = loadConfig(iso.env);
-  const services = await createServices(config, createLogger(config.logLevel));
+  const databaseUrl = options.databaseUrl ? await options.databaseUrl(iso.databaseUrl) : iso.databaseUrl;
+  const config = loadConfig({ ...iso.env, DATABASE_URL: databaseUrl });
+  const services = await createServices(config, options.logger ?? createLogger(config.logLevel));
   const handle = await buildApp(services);
   await handle.app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = handle.app.server.address() as AddressInfo;

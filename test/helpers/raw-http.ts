@@ -98,11 +98,13 @@ export class RawConnection {
   }
 }
 
-function parseResponse(buf: Buffer, final: boolean): RawResponse | null {
+/** The final response in what the server sent (after any 1xx interim ones); null while it is not all there. */
+export function parseResponse(buf: Buffer, final: boolean): RawResponse | null {
   const headEnd = buf.indexOf('\r\n\r\n');
   if (headEnd < 0) return null;
   const [statusLine, ...lines] = buf.subarray(0, headEnd).toString('latin1').split('\r\n');
   const status = Number(statusLine!.split(' ')[1]);
+  if (status >= 100 && status < 200) return parseResponse(buf.subarray(headEnd + 4), final);
   const headers: Record<string, string> = {};
   for (const line of lines) {
     const colon = line.indexOf(':');
