@@ -5,7 +5,8 @@ import { checkName } from '../validation/names.ts';
 import { pageOf, toPage } from '../http/pagination.ts';
 import { errorResponses, IdParams, Page, PageQuery, Timestamp } from '../http/schemas.ts';
 import { isId, newId } from '../db/ids.ts';
-import { createPairing } from '../devices/pairing.ts';
+import { createDevice, createPairing } from '../devices/pairing.ts';
+import { nextcloudLoginUrl } from '../nextcloud/login-url.ts';
 import type { Services } from '../services.ts';
 import { accountViews, AccountSchema } from './account-view.ts';
 import { relayStatus, StatusSchema } from './status.ts';
@@ -13,10 +14,26 @@ import { demoLink } from '../google/demo-link.ts';
 
 const CreateAccountBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
 const PatchAccountBody = Type.Object(
-  { name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), forwarding: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('paused')])) },
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    forwarding: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('paused')])),
+  },
   { additionalProperties: false },
 );
 const PairingSchema = Type.Object({ code: Type.String(), expiresAt: Timestamp, pairUrl: Type.String() });
+const CreateDeviceBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    platform: Type.String({ minLength: 1, maxLength: 50, pattern: '^[A-Za-z0-9._ -]+$' }),
+  },
+  { additionalProperties: false },
+);
+const CreatedDevice = Type.Object({
+  deviceId: Type.String(),
+  token: Type.String(),
+  accountId: Type.String(),
+  nextcloudLoginUrl: Type.String(),
+});
 
 export default async function accountRoutes(app: FastifyInstance, { services }: { services: Services }) {
   const { db } = services;
@@ -112,7 +129,8 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
       const { id } = await accountOr404(request.params.id);
       const removal = await services.ledger.accounts.remove(id);
       if (!removal.removed) {
-        if (removal.activeDevices > 0) throw new ApiError('conflict', `The account still has ${removal.activeDevices} device(s): revoke them first`);
+        if (removal.activeDevices > 0)
+          throw new ApiError('conflict', `The account still has ${removal.activeDevices} device(s): revoke them first`);
         throw new ApiError('conflict', `${removal.undelivered} item(s) of this account are not in Google Photos yet`);
       }
       return reply.code(204).send();
@@ -121,7 +139,13 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
 
   app.get(
     '/status',
-    { schema: { summary: 'Queues, quota, per-account backlog and ETA, storage', tags: ['admin'], response: { 200: StatusSchema, ...errorResponses(401, 403) } } },
+    {
+      schema: {
+        summary: 'Queues, quota, per-account backlog and ETA, storage',
+        tags: ['admin'],
+        response: { 200: StatusSchema, ...errorResponses(401, 403) },
+      },
+    },
     async () => relayStatus(services),
   );
 
@@ -138,6 +162,28 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
     async (request, reply) => {
       const account = await accountOr404(request.params.id);
       return reply.code(201).send(await createPairing(services, account.id));
+    },
+  );
+
+  app.post<{ Params: typeof IdParams.static; Body: typeof CreateDeviceBody.static }>(
+    '/accounts/:id/devices',
+    {
+      schema: {
+        summary: 'Create a device of this account directly; its token is shown once, with the Nextcloud app QR login URL',
+        tags: ['admin'],
+        params: IdParams,
+        body: CreateDeviceBody,
+        response: { 201: CreatedDevice, ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const account = await accountOr404(request.params.id);
+      const name = checkName(request.body.name);
+      const now = services.clock();
+      const created = await db.$transaction((tx) =>
+        createDevice(tx, { accountId: account.id, name, platform: request.body.platform, now }),
+      );
+      return reply.code(201).send({ ...created, nextcloudLoginUrl: nextcloudLoginUrl(name, created.token, services.config.publicUrl) });
     },
   );
 }
