@@ -9,6 +9,7 @@ import { intake } from '../intake/intake.ts';
 import type { Services } from '../services.ts';
 import { declaredChecksum, ignoreBody, readSmallBody } from '../webdav/body.ts';
 import { badRequest, notAllowed, notFound, preconditionFailed } from '../webdav/errors.ts';
+import { uploadAnswerHeaders } from '../webdav/oc-props.ts';
 import { pathOfDestination, type TreePath } from '../webdav/paths.ts';
 import { answerUpload, checkFileTarget, commitFile, datesOf } from '../webdav/put.ts';
 import { findEntry } from '../webdav/view-store.ts';
@@ -172,6 +173,8 @@ export function chunkHandlers(services: Services, uploads: InflightUploads, stor
       const created = await commitFile(services, dev, upload, temp, path, dates);
       await store.remove(dev.id, id);
       answerUpload(request, reply, dev.id, path, temp.sha256, dates);
+      // This route is not under a files mount, so the Nextcloud headers are added here: nextcloudcmd fails without.
+      uploadAnswerHeaders(reply, dev.id, path, temp.sha256);
       return reply.code(created ? 201 : 204).send();
     });
   }
