@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { jpeg, mp4, png, sha256 } from './helpers/media.ts';
 import { ncClient, prop, PROPFIND_NEXTCLOUDCMD, request, responses, type NcResponse } from './helpers/nextcloud.ts';
-import { startRig, waitFor, type Rig } from './helpers/rig.ts';
+import { startRig, type Rig } from './helpers/rig.ts';
 
 /**
  * The Android and iOS Nextcloud apps' request sequences (../shared/nextcloud-clients.md) replayed over HTTP against
@@ -114,7 +114,13 @@ describe('discovery and login', () => {
 
   it('wipe/check never says wipe', async () => {
     const dev = await newDevice('Wiped?');
-    const res = await request(base, 'POST', '/index.php/core/wipe/check', { 'content-type': 'application/x-www-form-urlencoded' }, `token=${dev.token}`);
+    const res = await request(
+      base,
+      'POST',
+      '/index.php/core/wipe/check',
+      { 'content-type': 'application/x-www-form-urlencoded' },
+      `token=${dev.token}`,
+    );
     assert.equal(res.status, 200);
     assert.equal(res.json.wipe, false);
   });
@@ -204,7 +210,12 @@ describe('the Android app', () => {
       ],
     );
     assert.equal((await nc('PUT', `${folder}/000003`, { destination: dest }, parts[2])).status, 201);
-    const move = await nc('MOVE', `${folder}/.file`, { destination: dest, overwrite: 'T', 'x-oc-mtime': '1717243400', 'x-oc-ctime': '1717243400' });
+    const move = await nc('MOVE', `${folder}/.file`, {
+      destination: dest,
+      overwrite: 'T',
+      'x-oc-mtime': '1717243400',
+      'x-oc-ctime': '1717243400',
+    });
     assertUploadAnswer(move, video);
     assert.equal(move.status, 201);
     const asset = (await assetsOf(dev.deviceId)).find((a) => a.blobSha256 === sha256(video));
@@ -250,7 +261,13 @@ describe('the iOS app', () => {
     const put = await nc(
       'PUT',
       `${files}/Photos/2024/06/IMG_0001.png`,
-      { 'content-type': 'application/octet-stream', 'x-nc-webdav-auto-mkcol': '1', 'x-oc-mtime': '1717243200.0', 'x-oc-ctime': '1717243200.5', overwrite: 'T' },
+      {
+        'content-type': 'application/octet-stream',
+        'x-nc-webdav-auto-mkcol': '1',
+        'x-oc-mtime': '1717243200.0',
+        'x-oc-ctime': '1717243200.5',
+        overwrite: 'T',
+      },
       photo,
     );
     assertUploadAnswer(put, photo);
@@ -292,7 +309,13 @@ describe('Login Flow v2', () => {
       const endpoint = new URL(poll.endpoint).pathname;
       const doPoll = () =>
         style === 'form'
-          ? request(base, 'POST', endpoint, { 'content-type': 'application/x-www-form-urlencoded' }, `token=${encodeURIComponent(poll.token)}`)
+          ? request(
+              base,
+              'POST',
+              endpoint,
+              { 'content-type': 'application/x-www-form-urlencoded' },
+              `token=${encodeURIComponent(poll.token)}`,
+            )
           : request(base, 'POST', `${endpoint}?token=${encodeURIComponent(poll.token)}`);
       assert.equal((await doPoll()).status, 404, 'not done yet');
       const loginPath = new URL(login).pathname + new URL(login).search;
@@ -300,11 +323,23 @@ describe('Login Flow v2', () => {
       assert.equal(page.status, 200);
       assert.match(page.text, /<form/);
       // A wrong code is refused on the page; the flow goes on.
-      const wrong = await request(base, 'POST', loginPath, { 'content-type': 'application/x-www-form-urlencoded' }, 'code=AAAAA-AAAAA&name=Phone');
+      const wrong = await request(
+        base,
+        'POST',
+        loginPath,
+        { 'content-type': 'application/x-www-form-urlencoded' },
+        'code=AAAAA-AAAAA&name=Phone',
+      );
       assert.equal(wrong.status, 404);
       assert.equal((await doPoll()).status, 404);
       const code = await pairingCode();
-      const ok = await request(base, 'POST', loginPath, { 'content-type': 'application/x-www-form-urlencoded' }, `code=${code}&name=${style}+phone`);
+      const ok = await request(
+        base,
+        'POST',
+        loginPath,
+        { 'content-type': 'application/x-www-form-urlencoded' },
+        `code=${code}&name=${style}+phone`,
+      );
       assert.equal(ok.status, 200, ok.text);
       const done = await doPoll();
       assert.equal(done.status, 200);
@@ -326,4 +361,3 @@ describe('Login Flow v2', () => {
     });
   }
 });
-

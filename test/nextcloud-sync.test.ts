@@ -26,7 +26,10 @@ before(async () => {
   rig = await startRig();
   accountId = await rig.admin.createAccount('Nextcloud user');
   await rig.link(accountId, EMAIL);
-  const created = await rig.admin.call('POST', `/api/v1/admin/accounts/${accountId}/devices`, { name: 'Desktop sync', platform: 'nextcloud' });
+  const created = await rig.admin.call('POST', `/api/v1/admin/accounts/${accountId}/devices`, {
+    name: 'Desktop sync',
+    platform: 'nextcloud',
+  });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   device = created.body;
   work = await mkdtemp(path.join(tmpdir(), 'photo-relay-nextcloud-'));
@@ -41,7 +44,16 @@ function nextcloudcmd(localDir: string, home: string): ChildProcess {
   return spawn(
     'nextcloudcmd',
     ['--non-interactive', '--max-sync-retries', '1', '-u', 'desktop-sync', '-p', device.token, localDir, rig.relay.url],
-    { env: { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), XDG_DATA_HOME: path.join(home, '.local/share'), QT_QPA_PLATFORM: 'offscreen' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      env: {
+        ...process.env,
+        HOME: home,
+        XDG_CONFIG_HOME: path.join(home, '.config'),
+        XDG_DATA_HOME: path.join(home, '.local/share'),
+        QT_QPA_PLATFORM: 'offscreen',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
 }
 
@@ -94,7 +106,10 @@ describe('nextcloudcmd against the relay', () => {
     assert.equal(assets.length, 30);
     assert.deepEqual(assets.map((a) => a.blobSha256).sort(), [...shas].sort());
     // The two large files came in chunks, assembled by a MOVE of ".file".
-    assert.ok(requests.filter((r) => r.method === 'MOVE' && r.url.includes('/remote.php/dav/uploads/')).length >= 2, 'chunked uploads used');
+    assert.ok(
+      requests.filter((r) => r.method === 'MOVE' && r.url.includes('/remote.php/dav/uploads/')).length >= 2,
+      'chunked uploads used',
+    );
     assert.ok(requests.filter((r) => r.method === 'PUT' && r.url.includes('/remote.php/dav/uploads/')).length >= 4, 'chunks sent');
     await allBackedUp(30);
     await assertDeliveredExactlyOnce(rig, { accountId, email: EMAIL }, shas);
@@ -144,7 +159,9 @@ describe('nextcloudcmd against the relay', () => {
     const mark = requests.length;
     const rerun = await sync(camera, home);
     assert.equal(rerun.code, 0, rerun.output.slice(-4000));
-    const chunkPuts = requests.slice(mark).filter((r) => r.method === 'PUT' && r.url.includes(`/uploads/`) && r.url.includes(`/${held.id}/`));
+    const chunkPuts = requests
+      .slice(mark)
+      .filter((r) => r.method === 'PUT' && r.url.includes(`/uploads/`) && r.url.includes(`/${held.id}/`));
     for (const chunk of kept) {
       assert.ok(!chunkPuts.some((r) => r.url.endsWith(`/${chunk.name}`)), `chunk ${chunk.name} was sent again`);
     }
