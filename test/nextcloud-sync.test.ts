@@ -137,7 +137,7 @@ describe('nextcloudcmd against the relay', () => {
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    const held = await waitFor(
+    const found = await waitFor(
       'a first chunk to be stored',
       async () => {
         for (const id of await readdir(uploadsDir()).catch(() => [] as string[])) {
@@ -149,6 +149,7 @@ describe('nextcloudcmd against the relay', () => {
       60_000,
       20,
     );
+    const held = found!;
     child.kill('SIGKILL');
     await exited;
     const folder = path.join(uploadsDir(), held.id);
