@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { utimes } from 'node:fs/promises';
 import path from 'node:path';
+import { startSweeper } from '../src/ingest/sweeper.ts';
 import { after, before, describe, it } from 'node:test';
 import { Client } from './helpers/client.ts';
 import { ADMIN_TOKEN, listFiles, residue, startRelay, type Residue, type TestRelay } from './helpers/harness.ts';
@@ -149,6 +151,23 @@ describe('chunked upload limits', () => {
     refused(await nc('MOVE', `${uploads}/e/.file`, { destination: `${files}/e.mp4` }), 400);
     refused(await nc('MOVE', `${uploads}/e/1`, { destination: `${files}/e.mp4` }), 405);
     refused(await nc('DELETE', `${uploads}/e`), 204);
+  });
+});
+
+describe('abandoned upload folders', () => {
+  it('expire after a day untouched and are swept; younger ones stay', async () => {
+    refused(await nc('MKCOL', `${uploads}/old`), 201);
+    refused(await nc('PUT', `${uploads}/old/1`, {}, jpeg(1000)), 201);
+    refused(await nc('MKCOL', `${uploads}/young`), 201);
+    const dir = path.join(relay.config.spoolDir, 'nextcloud-uploads', mine.deviceId);
+    const dayAgo = new Date(Date.now() - 25 * 3600_000);
+    await utimes(path.join(dir, 'old'), dayAgo, dayAgo);
+    const stop = await startSweeper(relay.services);
+    stop();
+    refused(await nc('PROPFIND', `${uploads}/old`, { depth: '0' }), 404);
+    refused(await nc('PROPFIND', `${uploads}/young`, { depth: '0' }), 207);
+    refused(await nc('DELETE', `${uploads}/young`), 204);
+    assert.deepEqual(await chunkFiles(), []);
   });
 });
 
