@@ -89,8 +89,9 @@ export function getHandler(services: Services, method: 'GET' | 'HEAD') {
       return method === 'HEAD' ? reply.send() : reply.send(await folderPage(services, dev.id, entry, mountOf(request).root));
     }
     // On the Nextcloud door a HEAD asks whether the file exists (the apps upload it again on 404): it still does.
-    const listedOnly = method === 'HEAD' && mountOf(request).nextcloud && entry.blobSha256;
-    if (!listedOnly && (!entry.stored || !entry.blobSha256)) throw notFound(`${path} is safe in Google Photos; the relay no longer keeps its bytes`);
+    if (!entry.blobSha256) throw notFound(`${path} does not exist`);
+    const listedOnly = method === 'HEAD' && mountOf(request).nextcloud;
+    if (!listedOnly && !entry.stored) throw notFound(`${path} is safe in Google Photos; the relay no longer keeps its bytes`);
     if (method === 'HEAD') {
       fileHeaders(reply, entry);
       return reply.code(200).send();
