@@ -29,7 +29,9 @@ export function loginFlowRoutes(app: FastifyInstance, services: Services, upload
   const { redis, config } = services;
   const key = (kind: 'poll' | 'page', token: string) => `${config.redisPrefix}:nc-login:${kind}:${hashToken(token)}`;
 
-  app.post(START, { schema: { hide: true } }, async (request, reply) => {
+  // Unauthenticated and each start keeps a key for FLOW_TTL_SECONDS: held to a human pace per address.
+  const limited = { schema: { hide: true }, config: { rateLimit: { max: 30, timeWindow: '1 minute' } } };
+  app.post(START, limited, async (request, reply) => {
     ignoreBody(request);
     const poll = randomBytes(32).toString('base64url');
     const page = randomBytes(32).toString('base64url');
@@ -41,7 +43,7 @@ export function loginFlowRoutes(app: FastifyInstance, services: Services, upload
   });
 
   // The token as a form field (Android) or in the query string (iOS).
-  app.post(POLL, { schema: { hide: true } }, async (request, reply) => {
+  app.post(POLL, { schema: { hide: true }, config: { rateLimit: { max: 120, timeWindow: '1 minute' } } }, async (request, reply) => {
     const form = new URLSearchParams(await readSmallBody(request, reply, uploads));
     const query = request.query as Record<string, unknown>;
     const token = form.get('token') ?? (typeof query.token === 'string' ? query.token : null);

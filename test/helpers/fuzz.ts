@@ -585,15 +585,13 @@ export function webdavRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
     xmlBody.map((s) => Buffer.from(s)),
     fileBytes,
   );
-  const hostile = fc
-    .tuple(method, fc.oneof(path, goodPath), headers, body, authArb(f, 'dav'), expect)
-    .map(([m, p, h, b, a, exp]) => ({
-      family: 'webdav',
-      method: m,
-      path: p,
-      headers: { ...a, ...h, ...(exp ? { Expect: exp } : {}) },
-      body: b,
-    }));
+  const hostile = fc.tuple(method, fc.oneof(path, goodPath), headers, body, authArb(f, 'dav'), expect).map(([m, p, h, b, a, exp]) => ({
+    family: 'webdav',
+    method: m,
+    path: p,
+    headers: { ...a, ...h, ...(exp ? { Expect: exp } : {}) },
+    body: b,
+  }));
   // What a sync app sends, with one part made hostile, so requests reach the tree, the ledger and the XML parser.
   const propfind = fc.oneof(
     fc.constant(
@@ -655,9 +653,12 @@ export function nextcloudRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
     { arbitrary: fc.constantFrom('1', '2', '10', '000001', '0000000000000000', '.file'), weight: 4 },
     { arbitrary: pathSegment, weight: 1 },
   );
-  const tree = fc.array(fc.oneof({ arbitrary: fc.constantFrom('InstantUpload', 'Camera', 'IMG_1.jpg', 'Photos'), weight: 3 }, pathSegment), {
-    maxLength: 3,
-  });
+  const tree = fc.array(
+    fc.oneof({ arbitrary: fc.constantFrom('InstantUpload', 'Camera', 'IMG_1.jpg', 'Photos'), weight: 3 }, pathSegment),
+    {
+      maxLength: 3,
+    },
+  );
   const path = fc.oneof(
     { arbitrary: fc.tuple(user, tree).map(([u, t]) => `/remote.php/dav/files/${u}/${t.join('/')}`), weight: 4 },
     { arbitrary: tree.map((t) => `/remote.php/webdav/${t.join('/')}`), weight: 1 },
@@ -680,7 +681,21 @@ export function nextcloudRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
       weight: 2,
     },
   );
-  const method = fc.constantFrom('MKCOL', 'MKCOL', 'PUT', 'PUT', 'PUT', 'PROPFIND', 'MOVE', 'MOVE', 'DELETE', 'HEAD', 'GET', 'POST', 'COPY');
+  const method = fc.constantFrom(
+    'MKCOL',
+    'MKCOL',
+    'PUT',
+    'PUT',
+    'PUT',
+    'PROPFIND',
+    'MOVE',
+    'MOVE',
+    'DELETE',
+    'HEAD',
+    'GET',
+    'POST',
+    'COPY',
+  );
   const headers = fc.record(
     {
       Depth: fc.constantFrom('0', '1', 'infinity', 'x'),
@@ -693,7 +708,10 @@ export function nextcloudRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
       'OC-Total-Length': fc.oneof(fc.integer({ min: 0, max: 10_000 }).map(String), hostileString.map(headerSafe)),
       'X-OC-Mtime': dateLike.map(headerSafe),
       'X-OC-Ctime': dateLike.map(headerSafe),
-      'OC-Checksum': fc.oneof(fc.constantFrom('SHA256:' + '0'.repeat(64), 'SHA256:', 'MD5:x', '__proto__:x'), hostileString.map(headerSafe)),
+      'OC-Checksum': fc.oneof(
+        fc.constantFrom('SHA256:' + '0'.repeat(64), 'SHA256:', 'MD5:x', '__proto__:x'),
+        hostileString.map(headerSafe),
+      ),
       'X-NC-WebDAV-Auto-Mkcol': fc.constantFrom('1', '0', 'x'),
       'OCS-APIRequest': fc.constant('true'),
       Accept: fc.constantFrom('application/json', 'application/xml', '*/*'),
@@ -701,7 +719,11 @@ export function nextcloudRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
     },
     { requiredKeys: [] },
   );
-  const body = fc.oneof(fileBytes, xmlBody.map((x) => Buffer.from(x)), hostileString.map((x) => Buffer.from(`token=${pct(x)}`)));
+  const body = fc.oneof(
+    fileBytes,
+    xmlBody.map((x) => Buffer.from(x)),
+    hostileString.map((x) => Buffer.from(`token=${pct(x)}`)),
+  );
   const basic = (token: string) => `Basic ${Buffer.from(`phone:${token}`).toString('base64')}`;
   const auth = fc.oneof(
     { arbitrary: phone.map((p) => ({ headers: { Authorization: basic(p.token) }, valid: true })), weight: 4 },
