@@ -62,6 +62,7 @@ describe('discovery and login', () => {
     const res = await request(base, 'HEAD', '/remote.php/dav');
     assert.equal(res.status, 401);
     assert.match(String(res.headers['www-authenticate']), /^Basic /);
+    assert.equal((await request(base, 'OPTIONS', '/remote.php/dav/')).status, 200);
   });
 
   it('the admin creates a device and gets its QR login URL: user, password, server in that order, URL-safe', async () => {
@@ -192,7 +193,7 @@ describe('the Android app', () => {
     const folder = `/remote.php/dav/uploads/${dev.deviceId}/${sha256(video).slice(0, 32)}`;
     const dest = `${base}${files}/InstantUpload/Camera/VID_1.mp4`;
     assert.equal((await nc('MKCOL', folder, { destination: dest })).status, 201);
-    const empty = await nc('PROPFIND', folder, { depth: '1' });
+    const empty = await nc('PROPFIND', `${folder}/`, { depth: '1' });
     assert.equal(empty.status, 207);
     assert.equal(responses(empty.text).length, 1);
     const size = 1024 * 1024;

@@ -219,7 +219,10 @@ describe('a valid token is never 401 or 403', () => {
 
 describe('Login Flow v2 abuse', () => {
   it('starting flows is held to a human pace (429), and a poll with an unknown token is 404', async () => {
-    refused(await request(relay.url, 'POST', '/index.php/login/v2/poll', { 'content-type': 'application/x-www-form-urlencoded' }, 'token=nope'), 404);
+    refused(
+      await request(relay.url, 'POST', '/index.php/login/v2/poll', { 'content-type': 'application/x-www-form-urlencoded' }, 'token=nope'),
+      404,
+    );
     const statuses: number[] = [];
     for (let i = 0; i < 32; i++) statuses.push((await request(relay.url, 'POST', '/index.php/login/v2')).status);
     assert.deepEqual(statuses.slice(0, 30), Array(30).fill(200));

@@ -162,6 +162,8 @@ export function chunkHandlers(services: Services, uploads: InflightUploads, stor
       try {
         temp = await upload.receive(body, config.maxUploadBytes);
       } catch (err) {
+        // Another MOVE or a DELETE of the same folder took the chunks away mid-read.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('The upload folder went away');
         // Content the relay refuses (not media, too large) will not become acceptable: the folder goes with it.
         if (err instanceof ApiError && err.statusCode !== 503 && err.code !== 'incomplete_upload') await store.remove(dev.id, id);
         throw err;

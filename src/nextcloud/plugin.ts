@@ -50,6 +50,8 @@ export default async function nextcloud(app: FastifyInstance, { services, upload
   // The DAV root: an unauthenticated HEAD is how Android learns the server wants Basic (401 + WWW-Authenticate).
   const davRoot = async (request: FastifyRequest, reply: FastifyReply) => {
     ignoreBody(request);
+    // Only OPTIONS gets here without credentials (the auth hook challenges everything else).
+    if (!request.device) return reply.code(200).header('dav', '1, 2').send();
     device(request);
     return reply.code(200).send();
   };
@@ -77,10 +79,13 @@ export default async function nextcloud(app: FastifyInstance, { services, upload
       schema: { hide: true },
       ...(counted ? { onResponse: countUploads(services.metrics) } : {}),
     });
-  route('MKCOL', folder, chunks.mkcol);
-  route('PROPFIND', folder, chunks.propfind);
-  route('HEAD', folder, chunks.head);
-  route('DELETE', folder, chunks.del);
+  // The folder with or without its trailing slash: clients differ.
+  for (const url of [folder, `${folder}/`]) {
+    route('MKCOL', url, chunks.mkcol);
+    route('PROPFIND', url, chunks.propfind);
+    route('HEAD', url, chunks.head);
+    route('DELETE', url, chunks.del);
+  }
   route('PUT', `${folder}/:chunk`, chunks.putChunk);
   route('MOVE', `${folder}/:chunk`, chunks.assemble, true);
   route('DELETE', `${folder}/:chunk`, chunks.del);
