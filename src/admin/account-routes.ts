@@ -14,10 +14,7 @@ import { demoLink } from '../google/demo-link.ts';
 
 const CreateAccountBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
 const PatchAccountBody = Type.Object(
-  {
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-    forwarding: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('paused')])),
-  },
+  { name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), forwarding: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('paused')])) },
   { additionalProperties: false },
 );
 const PairingSchema = Type.Object({ code: Type.String(), expiresAt: Timestamp, pairUrl: Type.String() });
@@ -129,8 +126,7 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
       const { id } = await accountOr404(request.params.id);
       const removal = await services.ledger.accounts.remove(id);
       if (!removal.removed) {
-        if (removal.activeDevices > 0)
-          throw new ApiError('conflict', `The account still has ${removal.activeDevices} device(s): revoke them first`);
+        if (removal.activeDevices > 0) throw new ApiError('conflict', `The account still has ${removal.activeDevices} device(s): revoke them first`);
         throw new ApiError('conflict', `${removal.undelivered} item(s) of this account are not in Google Photos yet`);
       }
       return reply.code(204).send();
@@ -139,13 +135,7 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
 
   app.get(
     '/status',
-    {
-      schema: {
-        summary: 'Queues, quota, per-account backlog and ETA, storage',
-        tags: ['admin'],
-        response: { 200: StatusSchema, ...errorResponses(401, 403) },
-      },
-    },
+    { schema: { summary: 'Queues, quota, per-account backlog and ETA, storage', tags: ['admin'], response: { 200: StatusSchema, ...errorResponses(401, 403) } } },
     async () => relayStatus(services),
   );
 
@@ -180,9 +170,8 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
       const account = await accountOr404(request.params.id);
       const name = checkName(request.body.name);
       const now = services.clock();
-      const created = await db.$transaction((tx) =>
-        createDevice(tx, { accountId: account.id, name, platform: request.body.platform, now }),
-      );
+      // The same device creation as pairing's: one function, whichever way a device comes to be.
+      const created = await db.$transaction((tx) => createDevice(tx, { accountId: account.id, name, platform: request.body.platform, now }));
       return reply.code(201).send({ ...created, nextcloudLoginUrl: nextcloudLoginUrl(name, created.token, services.config.publicUrl) });
     },
   );
