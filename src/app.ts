@@ -43,6 +43,7 @@ function isUpload(request: FastifyRequest): boolean {
   const url = request.routeOptions.url ?? '';
   return UPLOAD_DOORS.some((door) => door.methods.includes(request.method) && door.url(url));
 }
+import nextcloud from './nextcloud/plugin.ts';
 
 export interface AppHandle {
   app: FastifyInstance;
@@ -120,6 +121,7 @@ export async function buildApp(services: Services): Promise<AppHandle> {
   await app.register(queueBoard, { services });
   await app.register(callbackRoute, { services });
   await app.register(webdav, { services, uploads });
+  await app.register(nextcloud, { services, uploads });
   await app.register(
     async (api) => {
       await api.register(deviceRoutes, { services });

@@ -20,6 +20,7 @@ import {
   jsonRequests,
   judge,
   multipartRequests,
+  nextcloudRequests,
   queryRequests,
   rawRequests,
   send,
@@ -47,6 +48,7 @@ const families: [string, (f: Fixture) => fc.Arbitrary<FuzzRequest>][] = [
   ['multipart uploads', multipartRequests],
   ['auth, content-type and expect headers', headerRequests],
   ['WebDAV methods, paths, headers and XML bodies', webdavRequests],
+  ['Nextcloud door: discovery, files, chunked uploads', nextcloudRequests],
   ['raw HTTP', rawRequests],
 ];
 

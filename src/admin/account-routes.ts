@@ -5,7 +5,8 @@ import { checkName } from '../validation/names.ts';
 import { pageOf, toPage } from '../http/pagination.ts';
 import { errorResponses, IdParams, Page, PageQuery, Timestamp } from '../http/schemas.ts';
 import { isId, newId } from '../db/ids.ts';
-import { createPairing } from '../devices/pairing.ts';
+import { createDevice, createPairing } from '../devices/pairing.ts';
+import { nextcloudLoginUrl } from '../nextcloud/login-url.ts';
 import type { Services } from '../services.ts';
 import { accountViews, AccountSchema } from './account-view.ts';
 import { relayStatus, StatusSchema } from './status.ts';
@@ -17,6 +18,19 @@ const PatchAccountBody = Type.Object(
   { additionalProperties: false },
 );
 const PairingSchema = Type.Object({ code: Type.String(), expiresAt: Timestamp, pairUrl: Type.String() });
+const CreateDeviceBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    platform: Type.String({ minLength: 1, maxLength: 50, pattern: '^[A-Za-z0-9._ -]+$' }),
+  },
+  { additionalProperties: false },
+);
+const CreatedDevice = Type.Object({
+  deviceId: Type.String(),
+  token: Type.String(),
+  accountId: Type.String(),
+  nextcloudLoginUrl: Type.String(),
+});
 
 export default async function accountRoutes(app: FastifyInstance, { services }: { services: Services }) {
   const { db } = services;
@@ -138,6 +152,27 @@ export default async function accountRoutes(app: FastifyInstance, { services }: 
     async (request, reply) => {
       const account = await accountOr404(request.params.id);
       return reply.code(201).send(await createPairing(services, account.id));
+    },
+  );
+
+  app.post<{ Params: typeof IdParams.static; Body: typeof CreateDeviceBody.static }>(
+    '/accounts/:id/devices',
+    {
+      schema: {
+        summary: 'Create a device of this account directly; its token is shown once, with the Nextcloud app QR login URL',
+        tags: ['admin'],
+        params: IdParams,
+        body: CreateDeviceBody,
+        response: { 201: CreatedDevice, ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const account = await accountOr404(request.params.id);
+      const name = checkName(request.body.name);
+      const now = services.clock();
+      // The same device creation as pairing's: one function, whichever way a device comes to be.
+      const created = await db.$transaction((tx) => createDevice(tx, { accountId: account.id, name, platform: request.body.platform, now }));
+      return reply.code(201).send({ ...created, nextcloudLoginUrl: nextcloudLoginUrl(name, created.token, services.config.publicUrl) });
     },
   );
 }

@@ -30,6 +30,13 @@ export interface Device {
   bytesReceived: number;
 }
 
+export interface CreatedDevice {
+  deviceId: string;
+  token: string;
+  accountId: string;
+  nextcloudLoginUrl: string;
+}
+
 export interface Pairing {
   code: string;
   expiresAt: string;

@@ -5,6 +5,34 @@ import { hashToken, isPairingCodeShape, newDeviceToken, newPairingCode, normaliz
 
 export const PAIRING_TTL_MS = 15 * 60_000;
 
+type Tx = Parameters<Parameters<Services['db']['$transaction']>[0]>[0];
+
+export interface NewDevice {
+  deviceId: string;
+  token: string;
+  accountId: string;
+}
+
+/**
+ * Create a device of an account and its token (shown once; only its hash is kept). The one way devices come to be,
+ * whether a phone redeems a pairing code, a Nextcloud app finishes its login flow, or the admin creates one.
+ */
+export async function createDevice(tx: Tx, input: { accountId: string; name: string; platform: string; now: Date }): Promise<NewDevice> {
+  const token = newDeviceToken();
+  const deviceId = newId();
+  await tx.device.create({
+    data: {
+      id: deviceId,
+      accountId: input.accountId,
+      name: input.name,
+      platform: input.platform,
+      tokenHash: hashToken(token),
+      lastSeenAt: input.now,
+    },
+  });
+  return { deviceId, token, accountId: input.accountId };
+}
+
 export async function createPairing(services: Services, accountId: string) {
   const code = newPairingCode();
   const expiresAt = new Date(services.clock().getTime() + PAIRING_TTL_MS);
@@ -22,28 +50,16 @@ export async function createPairing(services: Services, accountId: string) {
 export async function redeemPairing(services: Services, input: { code: string; name: string; platform: string }) {
   const normalized = normalizePairingCode(input.code);
   if (!isPairingCodeShape(normalized)) throw new ApiError('validation_failed', 'code is not a pairing code');
-  const token = newDeviceToken();
-  const deviceId = newId();
   const now = services.clock();
-  const accountId = await services.db.$transaction(async (tx) => {
+  return services.db.$transaction(async (tx) => {
     const [pairing] = await tx.$queryRaw<{ id: string; account_id: string; expires_at: Date; used_at: Date | null }[]>`
       SELECT id, account_id, expires_at, used_at FROM pairing_codes WHERE code_hash = ${hashToken(normalized)} FOR UPDATE`;
     // One answer for unknown, used and expired codes: nothing to learn by probing.
     if (!pairing || pairing.used_at || pairing.expires_at <= now) {
       throw new ApiError('not_found', 'Unknown, used or expired pairing code');
     }
-    await tx.device.create({
-      data: {
-        id: deviceId,
-        accountId: pairing.account_id,
-        name: input.name,
-        platform: input.platform,
-        tokenHash: hashToken(token),
-        lastSeenAt: now,
-      },
-    });
-    await tx.pairingCode.update({ where: { id: pairing.id }, data: { usedAt: now, deviceId } });
-    return pairing.account_id;
+    const created = await createDevice(tx, { accountId: pairing.account_id, name: input.name, platform: input.platform, now });
+    await tx.pairingCode.update({ where: { id: pairing.id }, data: { usedAt: now, deviceId: created.deviceId } });
+    return created;
   });
-  return { deviceId, token, accountId };
 }

@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import type { Services } from '../services.ts';
+import { ChunkStore, UPLOAD_FOLDER_TTL_MS } from '../nextcloud/chunk-store.ts';
 
 export interface OrphanSweep {
   /** Blob files no row names, removed (left when a registration failed after its rename). */
@@ -43,7 +44,9 @@ export async function startSweeper(services: Services): Promise<() => void> {
     try {
       const temps = await blobs.sweepTemp(olderThanMs);
       const { removed: orphans, readopted } = await sweepOrphanBlobs(services);
-      if (temps + orphans > 0) log.info({ temps, orphans }, 'removed what dead uploads left behind');
+      // Nextcloud chunked uploads the app abandoned: untouched for a day.
+      const uploadFolders = await new ChunkStore(config.spoolDir).sweep(UPLOAD_FOLDER_TTL_MS);
+      if (temps + orphans + uploadFolders > 0) log.info({ temps, orphans, uploadFolders }, 'removed what dead uploads left behind');
       if (readopted > 0) log.warn({ readopted }, 'blob files the ledger had as missing were found intact and are held again');
     } catch (err) {
       log.error({ err }, 'sweep failed');

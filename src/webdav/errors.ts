@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError, errorBody } from '../http/errors.ts';
 import { toApiError } from '../http/error-handler.ts';
 
@@ -32,8 +32,9 @@ export const forbidden = (message: string) => new ApiError('forbidden', message)
  * plus the two things WebDAV adds: its own statuses (DavError) and a Basic challenge on every 401, without which
  * clients never send credentials.
  */
-export function installErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((err, request, reply) => {
+export function installErrorHandler(app: FastifyInstance, mapError: (err: unknown, request: FastifyRequest) => unknown = (e) => e): void {
+  app.setErrorHandler((original, request, reply) => {
+    const err = mapError(original, request) as typeof original;
     let status: number;
     let code: string;
     let message: string;

@@ -4,7 +4,7 @@ import type { Services } from '../services.ts';
 import { ignoreBody } from './body.ts';
 import { badRequest, conflict, forbidden, notFound, preconditionFailed } from './errors.ts';
 import { registerHeld } from './ledger.ts';
-import { checkRebasedLength, isFinalPath, isWithin, pathOfDestination, pathOfUrl, rebase, ROOT } from './paths.ts';
+import { checkRebasedLength, isFinalPath, isWithin, pathOfDestination, mountOf, pathOfRequest, rebase, ROOT } from './paths.ts';
 import { parseMtime } from './props.ts';
 import {
   checkAncestors,
@@ -33,8 +33,8 @@ export function moveHandler(services: Services, method: 'MOVE' | 'COPY') {
   return async function moveOrCopy(request: FastifyRequest, reply: FastifyReply) {
     ignoreBody(request);
     const dev = device(request);
-    const from = pathOfUrl(request.url);
-    const to = pathOfDestination(request.headers.destination);
+    const from = pathOfRequest(request);
+    const to = pathOfDestination(request.headers.destination, mountOf(request).root);
     const overwrite = overwriteOf(request.headers.overwrite);
     const shallow = method === 'COPY' && request.headers.depth === '0';
     if (from === ROOT) throw forbidden(`The root cannot be ${method === 'MOVE' ? 'moved' : 'copied'}`);

@@ -1,8 +1,37 @@
+import type { FastifyRequest } from 'fastify';
 import { badRequest } from './errors.ts';
 
 /** Where the WebDAV tree is mounted. Each device sees its own tree there; hrefs in answers are absolute paths under it. */
 export const DAV_ROOT = '/dav';
 export const ROOT = '/';
+
+/**
+ * Where a request's tree is mounted, and in which dialect it is answered: /dav/ plainly, or the Nextcloud door's
+ * /remote.php/dav/files/<user>/ (and /remote.php/webdav/) with the ownCloud/Nextcloud properties and headers its
+ * clients require. One tree either way: the mount only changes the URLs and the extra properties.
+ */
+export interface DavMount {
+  /** The URL prefix of the tree, without a trailing slash. */
+  root: string;
+  nextcloud: boolean;
+}
+
+export const DAV_MOUNT: DavMount = { root: DAV_ROOT, nextcloud: false };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    davMount?: DavMount;
+  }
+}
+
+export function mountOf(request: FastifyRequest): DavMount {
+  return request.davMount ?? DAV_MOUNT;
+}
+
+/** The tree path a request names, under its mount. */
+export function pathOfRequest(request: FastifyRequest): TreePath {
+  return pathOfUrl(request.url, mountOf(request).root);
+}
 
 const MAX_SEGMENT_CHARS = 255;
 /** The longest path a tree holds, in UTF-8 bytes (the column holds 1024 characters: bytes are the stricter bound). */
@@ -21,20 +50,20 @@ export type TreePath = string;
  * separator) and refused when they are "." or ".." (raw or encoded), hold control characters or slashes, or are
  * too long: a traversal attempt is a malformed request, not a lookup.
  */
-export function pathOfUrl(url: string): TreePath {
+export function pathOfUrl(url: string, root = DAV_ROOT): TreePath {
   const end = url.search(/[?#]/);
   const raw = end < 0 ? url : url.slice(0, end);
-  if (raw !== DAV_ROOT && !raw.startsWith(`${DAV_ROOT}/`)) throw badRequest(`WebDAV paths start with ${DAV_ROOT}/`);
-  return normalise(raw.slice(DAV_ROOT.length));
+  if (raw !== root && !raw.startsWith(`${root}/`)) throw badRequest(`WebDAV paths start with ${root}/`);
+  return normalise(raw.slice(root.length));
 }
 
 /** The tree path a Destination header names: an absolute URI or an absolute path, which must lie under /dav/. */
-export function pathOfDestination(header: string | string[] | undefined): TreePath {
+export function pathOfDestination(header: string | string[] | undefined, root = DAV_ROOT): TreePath {
   if (typeof header !== 'string' || header.length === 0) throw badRequest('A Destination header is required');
   // Only the path matters: behind a proxy the host the client used may differ from ours.
   const withoutAuthority = header.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '');
   if (!withoutAuthority.startsWith('/')) throw badRequest('Destination must be an absolute URI or path');
-  return pathOfUrl(withoutAuthority);
+  return pathOfUrl(withoutAuthority, root);
 }
 
 function normalise(rest: string): TreePath {
@@ -96,13 +125,13 @@ export function checkRebasedLength(longestBytes: number, from: TreePath, to: Tre
 }
 
 /** The href an answer gives for a path: absolute, each segment percent-encoded, collections with a trailing slash. */
-export function hrefOf(path: TreePath, collection: boolean): string {
-  if (path === ROOT) return `${DAV_ROOT}/`;
+export function hrefOf(path: TreePath, collection: boolean, root = DAV_ROOT): string {
+  if (path === ROOT) return `${root}/`;
   const encoded = path
     .split('/')
     .map((s) => encodeURIComponent(s))
     .join('/');
-  return `${DAV_ROOT}${encoded}${collection ? '/' : ''}`;
+  return `${root}${encoded}${collection ? '/' : ''}`;
 }
 
 // Names apps give a file while its bytes are still on the way, before renaming it (MOVE) to its real name:

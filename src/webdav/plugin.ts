@@ -26,7 +26,12 @@ export default async function webdav(app: FastifyInstance, { services, uploads }
   installErrorHandler(app);
   app.addHook('onRequest', requireDavDevice(services));
 
-  const handlers: Record<string, RouteHandlerMethod> = {
+  davRoutes(app, services, uploads, [DAV_ROOT, `${DAV_ROOT}/*`]);
+}
+
+/** The WebDAV handlers, by method: one set for every mount (/dav/ here, the Nextcloud door's files tree). */
+export function davHandlers(services: Services, uploads: InflightUploads): Record<string, RouteHandlerMethod> {
+  return {
     OPTIONS: optionsHandler(),
     PROPFIND: propfindHandler(services, uploads),
     PROPPATCH: proppatchHandler(services, uploads),
@@ -40,8 +45,13 @@ export default async function webdav(app: FastifyInstance, { services, uploads }
     LOCK: lockHandler(uploads),
     UNLOCK: unlockHandler(),
   };
+}
+
+/** Route every WebDAV method at `urls` to the handlers; the scope has set up body handling, auth and the mount. */
+export function davRoutes(app: FastifyInstance, services: Services, uploads: InflightUploads, urls: string[]): void {
+  const handlers = davHandlers(services, uploads);
   for (const method of DAV_METHODS) {
-    for (const url of [DAV_ROOT, `${DAV_ROOT}/*`]) {
+    for (const url of urls) {
       // Not part of the JSON API's OpenAPI document.
       app.route({
         method,

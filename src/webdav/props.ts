@@ -1,6 +1,7 @@
 import { parseClientDate } from '../validation/dates.ts';
 import { badRequest } from './errors.ts';
-import { baseName, hrefOf } from './paths.ts';
+import { collectionEtagOf, ocProps } from './oc-props.ts';
+import { baseName, DAV_MOUNT, hrefOf, type DavMount } from './paths.ts';
 import type { Entry } from './view-store.ts';
 import { child, DAV_NS, emptyElement, escapeXml, isDav, parseXml } from './xml.ts';
 
@@ -36,7 +37,7 @@ export function lastModifiedOf(entry: Entry): Date {
 }
 
 /** The live properties of an entry, by DAV: name, rendered. */
-function liveProps(entry: Entry): Map<string, string> {
+function liveProps(entry: Entry, mount: DavMount): Map<string, string> {
   const props = new Map<string, string>();
   const collection = entry.kind === 'collection';
   props.set('displayname', `<D:displayname>${escapeXml(entry.path === '/' ? '' : baseName(entry.path))}</D:displayname>`);
@@ -47,6 +48,9 @@ function liveProps(entry: Entry): Map<string, string> {
     props.set('getcontentlength', `<D:getcontentlength>${entry.size}</D:getcontentlength>`);
     props.set('getetag', `<D:getetag>${escapeXml(etagOf(entry) ?? '')}</D:getetag>`);
     props.set('getcontenttype', `<D:getcontenttype>${escapeXml(entry.mimeType ?? 'application/octet-stream')}</D:getcontenttype>`);
+  } else if (mount.nextcloud) {
+    props.set('getetag', `<D:getetag>${escapeXml(collectionEtagOf(entry))}</D:getetag>`);
+    props.set('getcontentlength', '<D:getcontentlength>0</D:getcontentlength>');
   }
   return props;
 }
@@ -66,19 +70,20 @@ function propstat(inner: string, status: string): string {
  * One <D:response> of a multistatus. Found properties come first, in a 200 propstat: some clients (rclone among
  * them) judge the whole response by the first status they meet. Unknown ones follow in a 404 propstat.
  */
-export function renderResponse(entry: Entry, request: PropfindRequest): string {
-  const live = liveProps(entry);
-  const href = `<D:href>${escapeXml(hrefOf(entry.path, entry.kind === 'collection'))}</D:href>`;
+export function renderResponse(entry: Entry, request: PropfindRequest, mount: DavMount = DAV_MOUNT, deviceId = ''): string {
+  const live = liveProps(entry, mount);
+  const extra = mount.nextcloud ? ocProps(deviceId, entry) : new Map<string, string>();
+  const href = `<D:href>${escapeXml(hrefOf(entry.path, entry.kind === 'collection', mount.root))}</D:href>`;
   let body: string;
   if (request.mode === 'allprop') {
-    body = propstat([...live.values()].join(''), '200 OK');
+    body = propstat([...live.values(), ...extra.values()].join(''), '200 OK');
   } else if (request.mode === 'propname') {
     body = propstat([...live.keys(), ...LOCK_PROPS.keys()].map((name) => `<D:${name}/>`).join(''), '200 OK');
   } else {
     const found: string[] = [];
     const missing: string[] = [];
     for (const { ns, name } of request.props) {
-      const value = ns === DAV_NS ? (live.get(name) ?? LOCK_PROPS.get(name)) : undefined;
+      const value = ns === DAV_NS ? (live.get(name) ?? LOCK_PROPS.get(name)) : extra.get(`${ns}\u0000${name}`);
       if (value) found.push(value);
       else missing.push(emptyElement(ns, name));
     }
@@ -88,6 +93,11 @@ export function renderResponse(entry: Entry, request: PropfindRequest): string {
 }
 
 export const MULTISTATUS_OPEN = '<D:multistatus xmlns:D="DAV:">\n';
+const MULTISTATUS_OPEN_NC = '<D:multistatus xmlns:D="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns">\n';
+
+export function multistatusOpen(mount: DavMount): string {
+  return mount.nextcloud ? MULTISTATUS_OPEN_NC : MULTISTATUS_OPEN;
+}
 export const MULTISTATUS_CLOSE = '</D:multistatus>\n';
 
 // The properties through which clients set a file's modification time: DAV:getlastmodified (an HTTP date; protected

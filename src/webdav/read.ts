@@ -5,8 +5,9 @@ import type { InflightUploads } from '../intake/inflight.ts';
 import type { Services } from '../services.ts';
 import { ignoreBody, readSmallBody } from './body.ts';
 import { badRequest, forbidden, notFound } from './errors.ts';
-import { hrefOf, pathOfUrl } from './paths.ts';
-import { etagOf, lastModifiedOf, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, parsePropfind, renderResponse } from './props.ts';
+import { hrefOf, mountOf, pathOfRequest } from './paths.ts';
+import { collectionEtagOf } from './oc-props.ts';
+import { etagOf, lastModifiedOf, MULTISTATUS_CLOSE, multistatusOpen, parsePropfind, renderResponse } from './props.ts';
 import { countBelow, findEntry, listBelow, listChildren, type Entry } from './view-store.ts';
 import { escapeXml, XML_HEAD } from './xml.ts';
 
@@ -37,8 +38,9 @@ function depthOf(header: string | string[] | undefined): '0' | '1' | 'infinity' 
 export function propfindHandler(services: Services, uploads: InflightUploads) {
   return async function propfind(request: FastifyRequest, reply: FastifyReply) {
     const dev = device(request);
-    const path = pathOfUrl(request.url);
+    const path = pathOfRequest(request);
     const depth = depthOf(request.headers.depth);
+    const mount = mountOf(request);
     const query = parsePropfind(await readSmallBody(request, reply, uploads));
     const entry = await findEntry(services.db, dev.id, path, services.clock());
     if (!entry) throw notFound(`${path} does not exist`);
@@ -51,10 +53,10 @@ export function propfindHandler(services: Services, uploads: InflightUploads) {
     // The first page is read before answering, so an error there is still a proper error answer.
     const firstPage = members ? await page(null) : [];
     async function* render(): AsyncGenerator<string> {
-      yield XML_HEAD + MULTISTATUS_OPEN + renderResponse(entry!, query);
+      yield XML_HEAD + multistatusOpen(mount) + renderResponse(entry!, query, mount, dev.id);
       let entries = firstPage;
       while (entries.length > 0) {
-        yield entries.map((e) => renderResponse(e, query)).join('');
+        yield entries.map((e) => renderResponse(e, query, mount, dev.id)).join('');
         if (entries.length < PAGE) break;
         entries = await page(entries[entries.length - 1]!.path);
       }
@@ -78,14 +80,18 @@ export function getHandler(services: Services, method: 'GET' | 'HEAD') {
   return async function get(request: FastifyRequest, reply: FastifyReply) {
     ignoreBody(request);
     const dev = device(request);
-    const path = pathOfUrl(request.url);
+    const path = pathOfRequest(request);
     const entry = await findEntry(services.db, dev.id, path, services.clock());
     if (!entry) throw notFound(`${path} does not exist`);
     if (entry.kind === 'collection') {
       reply.code(200).type('text/html; charset=utf-8');
-      return method === 'HEAD' ? reply.send() : reply.send(await folderPage(services, dev.id, entry));
+      if (mountOf(request).nextcloud) reply.header('etag', collectionEtagOf(entry));
+      return method === 'HEAD' ? reply.send() : reply.send(await folderPage(services, dev.id, entry, mountOf(request).root));
     }
-    if (!entry.stored || !entry.blobSha256) throw notFound(`${path} is safe in Google Photos; the relay no longer keeps its bytes`);
+    // On the Nextcloud door a HEAD asks whether the file exists (the apps upload it again on 404): it still does.
+    if (!entry.blobSha256) throw notFound(`${path} does not exist`);
+    const listedOnly = method === 'HEAD' && mountOf(request).nextcloud;
+    if (!listedOnly && !entry.stored) throw notFound(`${path} is safe in Google Photos; the relay no longer keeps its bytes`);
     if (method === 'HEAD') {
       fileHeaders(reply, entry);
       return reply.code(200).send();
@@ -105,12 +111,12 @@ export function getHandler(services: Services, method: 'GET' | 'HEAD') {
 }
 
 /** A plain listing, for someone who opens the URL in a browser. */
-async function folderPage(services: Services, deviceId: string, entry: Entry): Promise<string> {
+async function folderPage(services: Services, deviceId: string, entry: Entry, root: string): Promise<string> {
   const children = await listChildren(services.db, deviceId, entry.path, null, PAGE);
   const items = children
     .map((c) => {
       const name = c.path.slice(c.path.lastIndexOf('/') + 1) + (c.kind === 'collection' ? '/' : '');
-      return `<li><a href="${escapeXml(hrefOf(c.path, c.kind === 'collection'), true)}">${escapeXml(name)}</a></li>`;
+      return `<li><a href="${escapeXml(hrefOf(c.path, c.kind === 'collection', root), true)}">${escapeXml(name)}</a></li>`;
     })
     .join('\n');
   const title = escapeXml(`Photo Relay WebDAV: ${entry.path}`);

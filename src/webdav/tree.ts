@@ -7,7 +7,7 @@ import { answerEarly } from '../intake/early-answer.ts';
 import type { InflightUploads } from '../intake/inflight.ts';
 import { hasBody, ignoreBody, readSmallBody } from './body.ts';
 import { forbidden, notAllowed, notFound } from './errors.ts';
-import { hrefOf, pathOfUrl, ROOT } from './paths.ts';
+import { hrefOf, mountOf, pathOfRequest, ROOT } from './paths.ts';
 import { parsePropPatch, renderPropPatch } from './props.ts';
 import { checkRoom, findEntry, makeCollection, removeTree, setMtime, withView } from './view-store.ts';
 import { child, escapeXml, parseXml, XML_HEAD } from './xml.ts';
@@ -20,7 +20,7 @@ export function mkcolHandler(services: Services, uploads: InflightUploads) {
       answerEarly(request, reply, uploads);
       throw new ApiError('unsupported_media_type', 'MKCOL with a body is not supported');
     }
-    const path = pathOfUrl(request.url);
+    const path = pathOfRequest(request);
     if (path === ROOT) throw notAllowed('The root exists');
     await withView(services, dev.id, async (tx) => {
       if (await findEntry(tx, dev.id, path)) throw notAllowed(`${path} already exists`);
@@ -39,7 +39,7 @@ export function deleteHandler(services: Services) {
   return async function del(request: FastifyRequest, reply: FastifyReply) {
     ignoreBody(request);
     const dev = device(request);
-    const path = pathOfUrl(request.url);
+    const path = pathOfRequest(request);
     if (path === ROOT) throw forbidden('The root cannot be deleted');
     const removed = await withView(services, dev.id, (tx) => removeTree(tx, dev.id, path));
     if (removed === 0) throw notFound(`${path} does not exist`);
@@ -54,14 +54,14 @@ export function deleteHandler(services: Services) {
 export function proppatchHandler(services: Services, uploads: InflightUploads) {
   return async function proppatch(request: FastifyRequest, reply: FastifyReply) {
     const dev = device(request);
-    const path = pathOfUrl(request.url);
+    const path = pathOfRequest(request);
     const patch = parsePropPatch(await readSmallBody(request, reply, uploads));
     const entry = await findEntry(services.db, dev.id, path);
     if (!entry) throw notFound(`${path} does not exist`);
     if (patch.mtime && entry.kind === 'file') {
       await withView(services, dev.id, (tx) => setMtime(tx, services.ledger.assets, dev.id, path, patch.mtime!));
     }
-    const body = XML_HEAD + renderPropPatch(hrefOf(path, entry.kind === 'collection'), patch.props);
+    const body = XML_HEAD + renderPropPatch(hrefOf(path, entry.kind === 'collection', mountOf(request).root), patch.props);
     return reply.code(207).type('application/xml; charset=utf-8').send(body);
   };
 }
@@ -75,7 +75,7 @@ const LOCK_SECONDS = 3600;
  */
 export function lockHandler(uploads: InflightUploads) {
   return async function lock(request: FastifyRequest, reply: FastifyReply) {
-    const pathHref = hrefOf(pathOfUrl(request.url), false);
+    const pathHref = hrefOf(pathOfRequest(request), false, mountOf(request).root);
     const body = await readSmallBody(request, reply, uploads);
     let scope = 'exclusive';
     if (body.trim()) {
@@ -98,7 +98,7 @@ export function lockHandler(uploads: InflightUploads) {
 export function unlockHandler() {
   return async function unlock(request: FastifyRequest, reply: FastifyReply) {
     ignoreBody(request);
-    pathOfUrl(request.url);
+    pathOfRequest(request);
     return reply.code(204).send();
   };
 }

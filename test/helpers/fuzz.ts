@@ -26,6 +26,8 @@ export interface FuzzRequest {
   body: Buffer;
   /** The whole request as bytes (raw family): sent as is, then the socket is half-closed. */
   raw?: Buffer;
+  /** Carries a valid device token on the Nextcloud door, which must then never answer 401 or 403. */
+  validToken?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------------- strings
@@ -644,6 +646,102 @@ export function webdavRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
   return fc.oneof({ arbitrary: plausible, weight: 3 }, { arbitrary: hostile, weight: 2 });
 }
 
+// ---------------------------------------------------------------------------------------------- Nextcloud door
+export function nextcloudRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
+  const phone = fc.constantFrom(...f.phones);
+  const user = fc.oneof({ arbitrary: phone.map((p) => p.deviceId), weight: 4 }, { arbitrary: pathSegment, weight: 1 });
+  const uploadId = fc.oneof({ arbitrary: fc.constantFrom('u1', 'u2', 'a1b2c3'), weight: 4 }, { arbitrary: pathSegment, weight: 1 });
+  const chunk = fc.oneof(
+    { arbitrary: fc.constantFrom('1', '2', '10', '000001', '0000000000000000', '.file'), weight: 4 },
+    { arbitrary: pathSegment, weight: 1 },
+  );
+  const tree = fc.array(
+    fc.oneof({ arbitrary: fc.constantFrom('InstantUpload', 'Camera', 'IMG_1.jpg', 'Photos'), weight: 3 }, pathSegment),
+    {
+      maxLength: 3,
+    },
+  );
+  const path = fc.oneof(
+    { arbitrary: fc.tuple(user, tree).map(([u, t]) => `/remote.php/dav/files/${u}/${t.join('/')}`), weight: 4 },
+    { arbitrary: tree.map((t) => `/remote.php/webdav/${t.join('/')}`), weight: 1 },
+    { arbitrary: fc.tuple(user, uploadId).map(([u, i]) => `/remote.php/dav/uploads/${u}/${i}`), weight: 3 },
+    { arbitrary: fc.tuple(user, uploadId, chunk).map(([u, i, c]) => `/remote.php/dav/uploads/${u}/${i}/${c}`), weight: 4 },
+    {
+      arbitrary: fc.constantFrom(
+        '/status.php',
+        '/ocs/v1.php/cloud/user?format=json',
+        '/ocs/v2.php/cloud/user',
+        '/ocs/v1.php/cloud/capabilities?format=xml',
+        '/ocs/v2.php/cloud/capabilities?format=json',
+        '/index.php/login/v2',
+        '/index.php/login/v2/poll',
+        '/index.php/login/v2/poll?token=x',
+        '/index.php/core/wipe/check',
+        '/remote.php/dav',
+        '/remote.php/dav/',
+      ),
+      weight: 2,
+    },
+  );
+  const method = fc.constantFrom(
+    'MKCOL',
+    'MKCOL',
+    'PUT',
+    'PUT',
+    'PUT',
+    'PROPFIND',
+    'MOVE',
+    'MOVE',
+    'DELETE',
+    'HEAD',
+    'GET',
+    'POST',
+    'COPY',
+  );
+  const headers = fc.record(
+    {
+      Depth: fc.constantFrom('0', '1', 'infinity', 'x'),
+      Destination: fc.oneof(
+        fc.tuple(user, tree).map(([u, t]) => `http://127.0.0.1/remote.php/dav/files/${u}/${t.join('/')}`),
+        fc.tuple(user, tree).map(([u, t]) => `/remote.php/dav/files/${u}/${t.join('/')}`),
+        hostileString.map(headerSafe),
+      ),
+      Overwrite: fc.constantFrom('T', 'F', 'x'),
+      'OC-Total-Length': fc.oneof(fc.integer({ min: 0, max: 10_000 }).map(String), hostileString.map(headerSafe)),
+      'X-OC-Mtime': dateLike.map(headerSafe),
+      'X-OC-Ctime': dateLike.map(headerSafe),
+      'OC-Checksum': fc.oneof(
+        fc.constantFrom('SHA256:' + '0'.repeat(64), 'SHA256:', 'MD5:x', '__proto__:x'),
+        hostileString.map(headerSafe),
+      ),
+      'X-NC-WebDAV-Auto-Mkcol': fc.constantFrom('1', '0', 'x'),
+      'OCS-APIRequest': fc.constant('true'),
+      Accept: fc.constantFrom('application/json', 'application/xml', '*/*'),
+      'Content-Type': fc.constantFrom('application/x-www-form-urlencoded', 'application/octet-stream', 'text/xml'),
+    },
+    { requiredKeys: [] },
+  );
+  const body = fc.oneof(
+    fileBytes,
+    xmlBody.map((x) => Buffer.from(x)),
+    hostileString.map((x) => Buffer.from(`token=${pct(x)}`)),
+  );
+  const basic = (token: string) => `Basic ${Buffer.from(`phone:${token}`).toString('base64')}`;
+  const auth = fc.oneof(
+    { arbitrary: phone.map((p) => ({ headers: { Authorization: basic(p.token) }, valid: true })), weight: 4 },
+    { arbitrary: authArb(f, 'dav').map((h) => ({ headers: h, valid: false })), weight: 1 },
+  );
+  return fc.tuple(method, path, headers, body, auth).map(([m, p, h, b, a]) => ({
+    family: 'nextcloud',
+    method: m,
+    path: p,
+    headers: { ...a.headers, ...h },
+    body: m === 'GET' || m === 'HEAD' || m === 'DELETE' ? Buffer.alloc(0) : b,
+    // Only requests whose credentials are a valid token and nothing else (a hostile authArb may be valid too).
+    validToken: a.valid,
+  }));
+}
+
 // ----------------------------------------------------------------------------------------------- header mischief
 export function headerRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
   const target = fc.constantFrom(
@@ -787,6 +885,8 @@ export function judge(req: FuzzRequest, res: RawResponse | null | undefined): st
   // Raw bytes that are not HTTP may be dropped without an answer; a request that is HTTP gets one.
   if (res === null) return req.raw ? null : 'connection closed without an answer';
   if (res.status >= 500) return `answered ${res.status}: ${res.text.slice(0, 300)}`;
+  // The iOS Nextcloud app deletes the account on either: a valid token never gets them on that door.
+  if (req.validToken && (res.status === 401 || res.status === 403)) return `valid token answered ${res.status}: ${res.text.slice(0, 200)}`;
   if (res.status < 400 || req.method === 'HEAD') return null;
   const body = res.body as Record<string, unknown> | undefined;
   if (!body || typeof body !== 'object') return `${res.status} without a JSON body: ${JSON.stringify(res.text.slice(0, 200))}`;
@@ -796,7 +896,7 @@ export function judge(req: FuzzRequest, res: RawResponse | null | undefined): st
   if (keys !== 'code,error,message,statusCode') return `${res.status} error body has keys ${keys}`;
   if (body.statusCode !== res.status || body.error !== STATUS_CODES[res.status])
     return `${res.status} body says ${body.statusCode} ${String(body.error)}`;
-  const dav = req.path.startsWith('/dav') || (req.raw?.includes('/dav/') ?? false);
+  const dav = req.path.startsWith('/dav') || req.path.startsWith('/remote.php/') || (req.raw?.includes('/dav/') ?? false);
   if (!CONTRACT_CODES.has(String(body.code)) && !(dav && DAV_CODES.has(String(body.code))))
     return `${res.status} with code ${String(body.code)} outside the contract`;
   if (/\bat .+:\d+:\d+|node_modules|\/src\//.test(res.text)) return 'stack trace or source path in an error body';
