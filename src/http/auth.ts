@@ -69,8 +69,9 @@ export function requireAdmin(services: Services, options: { basic?: boolean } = 
 
 const ADMIN_CHALLENGE = 'Basic realm="Photo Relay admin", charset="UTF-8"';
 
-function basicPassword(request: FastifyRequest): string | null {
-  const match = request.headers.authorization?.match(/^Basic\s+([A-Za-z0-9+/=]+)\s*$/i);
+/** The password of HTTP Basic credentials (the user name is informational everywhere here); null without them. */
+export function basicPassword(request: FastifyRequest): string | null {
+  const match = request.headers.authorization?.match(/^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i);
   if (!match) return null;
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { authenticateDeviceToken } from '../http/auth.ts';
+import { authenticateDeviceToken, basicPassword } from '../http/auth.ts';
 import { ApiError } from '../http/errors.ts';
 import type { Services } from '../services.ts';
 
@@ -10,12 +10,7 @@ import type { Services } from '../services.ts';
 export function credentialOf(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
   if (!header) return null;
-  const basic = header.match(/^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i);
-  if (basic) {
-    const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    return colon < 0 ? '' : decoded.slice(colon + 1);
-  }
+  if (/^Basic\s/i.test(header)) return basicPassword(request) ?? '';
   const bearer = header.match(/^Bearer\s+(\S+)\s*$/i);
   return bearer ? bearer[1]! : '';
 }
