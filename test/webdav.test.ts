@@ -10,6 +10,7 @@ import { applyRetention } from '../src/forwarding/retention.ts';
 import type { Client } from './helpers/client.ts';
 import { jpeg, mp4, png, sha256 } from './helpers/media.ts';
 import { startRig, waitFor, type Rig } from './helpers/rig.ts';
+import { basic, request, type ExactResponse } from './helpers/exact-http.ts';
 
 /**
  * The WebDAV door end to end: a real third-party client (rclone's WebDAV backend) backing up folders, the
@@ -39,54 +40,10 @@ after(async () => {
 
 // ---- a small WebDAV client over node:http (which, unlike fetch, sends paths exactly as given) ----
 
-interface DavResponse {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-  text: string;
-  json: any;
-}
+type DavResponse = ExactResponse;
 
-function basic(token: string): string {
-  return `Basic ${Buffer.from(`phone:${token}`).toString('base64')}`;
-}
-
-function dav(
-  method: string,
-  urlPath: string,
-  token: string,
-  headers: Record<string, string> = {},
-  body?: Buffer | string,
-): Promise<DavResponse> {
-  const { hostname, port } = new URL(rig.relay.url);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: hostname,
-        port,
-        method,
-        path: urlPath,
-        headers: { authorization: basic(token), ...(body !== undefined ? { 'content-length': Buffer.byteLength(body) } : {}), ...headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const buf = Buffer.concat(chunks);
-          const text = buf.toString('utf8');
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode!, headers: res.headers, body: buf, text, json });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+function dav(method: string, urlPath: string, token: string, headers: Record<string, string> = {}, body?: Buffer | string): Promise<DavResponse> {
+  return request(rig.relay.url, method, urlPath, { authorization: basic('phone', token), ...headers }, body);
 }
 
 const destination = (p: string) => ({ destination: `${rig.relay.url}${p}` });
@@ -99,7 +56,7 @@ async function cutPut(token: string, urlPath: string, bytes: Buffer, sent: numbe
     port,
     method: 'PUT',
     path: urlPath,
-    headers: { authorization: basic(token), 'content-length': bytes.length },
+    headers: { authorization: basic('phone', token), 'content-length': bytes.length },
   });
   req.on('error', () => {});
   req.write(bytes.subarray(0, sent));
