@@ -19,6 +19,7 @@ import queueBoard from './admin/queue-board.ts';
 import helmet from '@fastify/helmet';
 import metricsRoutes from './ops/metrics-routes.ts';
 import webdav from './webdav/plugin.ts';
+import resumableRoutes from './resumable/plugin.ts';
 
 export interface AppHandle {
   app: FastifyInstance;
@@ -94,6 +95,7 @@ export async function buildApp(services: Services): Promise<AppHandle> {
       await api.register(deviceRoutes, { services });
       await api.register(assetRoutes, { services });
       await api.register(uploadRoute, { services, uploads });
+      await api.register(resumableRoutes, { services, uploads });
       await api.register(
         async (admin) => {
           admin.addHook('onRequest', requireAdmin(services));

@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import type { Services } from '../services.ts';
+import { sweepResumableUploads } from '../resumable/sweep.ts';
 
 export interface OrphanSweep {
   /** Blob files no row names, removed (left when a registration failed after its rename). */
@@ -43,7 +44,8 @@ export async function startSweeper(services: Services): Promise<() => void> {
     try {
       const temps = await blobs.sweepTemp(olderThanMs);
       const { removed: orphans, readopted } = await sweepOrphanBlobs(services);
-      if (temps + orphans > 0) log.info({ temps, orphans }, 'removed what dead uploads left behind');
+      const resumable = await sweepResumableUploads(services);
+      if (temps + orphans + resumable > 0) log.info({ temps, orphans, resumable }, 'removed what dead uploads left behind');
       if (readopted > 0) log.warn({ readopted }, 'blob files the ledger had as missing were found intact and are held again');
     } catch (err) {
       log.error({ err }, 'sweep failed');
