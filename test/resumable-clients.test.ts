@@ -1,0 +1,218 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import * as tus from 'tus-js-client';
+import { assertError } from './helpers/checks.ts';
+import { Client } from './helpers/client.ts';
+import { startRelay, type TestRelay } from './helpers/harness.ts';
+import { jpeg, mp4, sha256 } from './helpers/media.ts';
+import { call, ietf, metadata, partFiles } from './helpers/resumable.ts';
+
+/**
+ * The resumable endpoint with a real client (tus-js-client, in its tus and IETF-draft modes, interrupted and resumed)
+ * and the IETF draft's interop versions by hand (3: Upload-Incomplete; 5 and 6: Upload-Complete).
+ */
+
+let relay: TestRelay;
+let phone: Client & { deviceId: string };
+
+before(async () => {
+  relay = await startRelay();
+  const admin = new Client(relay.url);
+  phone = await admin.pairDevice(await admin.createAccount('Clients'), 'Phone');
+});
+after(() => relay?.close());
+
+type Protocol = 'tus-v1' | 'ietf-draft-03' | 'ietf-draft-05';
+
+function options(protocol: Protocol, deviceAssetId: string, extra: Partial<tus.UploadOptions> = {}): tus.UploadOptions {
+  return {
+    endpoint: `${relay.url}/api/v1/uploads`,
+    protocol,
+    chunkSize: 256 * 1024,
+    retryDelays: [50, 100, 200, 400, 800],
+    headers: { authorization: `Bearer ${phone.token}` },
+    metadata: { deviceAssetId, filename: `${deviceAssetId}.mp4` },
+    ...extra,
+  };
+}
+
+/** Run an upload to its end; resolves with the last response. */
+function run(upload: tus.Upload): Promise<tus.HttpResponse | undefined> {
+  return new Promise((resolve, reject) => {
+    upload.options.onSuccess = (payload) => resolve(payload?.lastResponse);
+    upload.options.onError = reject;
+    upload.start();
+  });
+}
+
+async function assetIdOf(response: tus.HttpResponse | undefined, url: string | null): Promise<string> {
+  const fromHeader = response?.getHeader('X-Asset-Id');
+  if (fromHeader) return fromHeader;
+  // A resumed upload may learn of its end from a HEAD (tus-js-client gives no response then): ask again.
+  const head = await call(relay, phone.token, 'HEAD', new URL(url!).pathname, { 'tus-resumable': '1.0.0' });
+  return head.headers.get('x-asset-id')!;
+}
+
+for (const protocol of ['tus-v1', 'ietf-draft-03', 'ietf-draft-05'] as const) {
+  describe(`tus-js-client, protocol ${protocol}`, () => {
+    it('uploads in chunks, is aborted midway, resumes from the stored URL at the relay offset: one asset, the right hash', async () => {
+      const bytes = mp4(2_000_000 + Math.floor(Math.random() * 1000));
+      const id = `js-${protocol}`;
+      let aborted = false;
+      const first = new tus.Upload(bytes, options(protocol, id));
+      await new Promise<void>((resolve, reject) => {
+        first.options.onError = reject;
+        first.options.onChunkComplete = (_size, accepted) => {
+          if (!aborted && accepted >= 700_000) {
+            aborted = true;
+            void first.abort(false).then(resolve, reject);
+          }
+        };
+        first.options.onSuccess = () => reject(new Error('finished before it could be aborted'));
+        first.start();
+      });
+      assert.ok(first.url, 'the upload has a URL to resume from');
+      const path = new URL(first.url).pathname;
+      const row = await relay.services.db.resumableUpload.findUniqueOrThrow({ where: { id: path.split('/').pop()! } });
+      assert.ok(Number(row.offset) >= 700_000 && Number(row.offset) < bytes.length, `offset after the abort: ${row.offset}`);
+
+      const sent: number[] = [];
+      const second = new tus.Upload(
+        bytes,
+        options(protocol, id, {
+          uploadUrl: first.url,
+          onBeforeRequest: (req) => {
+            const offset = req.getHeader('Upload-Offset');
+            if (req.getMethod() === 'PATCH' && offset !== undefined) sent.push(Number(offset));
+          },
+        }),
+      );
+      const last = await run(second);
+      assert.equal(sent[0], Number(row.offset), 'the resumed upload started from the relay offset, not from 0');
+      const assetId = await assetIdOf(last, second.url);
+      const asset = await relay.services.db.asset.findUniqueOrThrow({ where: { id: assetId } });
+      assert.equal(asset.blobSha256, sha256(bytes));
+      assert.equal(asset.deviceAssetId, id);
+      assert.equal(await relay.services.db.asset.count({ where: { blobSha256: sha256(bytes) } }), 1);
+      assert.equal(await relay.services.db.delivery.count({ where: { blobSha256: sha256(bytes) } }), 1);
+      assert.deepEqual(await partFiles(relay), []);
+    });
+  });
+}
+
+describe('tus-js-client, one request', () => {
+  it('uploadDataDuringCreation with the whole file in the POST (tus creation-with-upload)', async () => {
+    const bytes = jpeg(300_000);
+    const upload = new tus.Upload(bytes, options('tus-v1', 'js-cwu', { chunkSize: Infinity, uploadDataDuringCreation: true }));
+    const last = await run(upload);
+    const asset = await relay.services.db.asset.findUniqueOrThrow({ where: { id: last!.getHeader('X-Asset-Id')! } });
+    assert.equal(asset.blobSha256, sha256(bytes));
+  });
+});
+
+describe('IETF draft by hand', () => {
+  const meta = (id: string) => metadata({ deviceAssetId: id, fileName: `${id}.jpg` });
+
+  it('interop 3: creation with Upload-Incomplete: ?1, HEAD, appends, the last without Upload-Incomplete answers the asset', async () => {
+    const bytes = jpeg(200_000);
+    const created = await call(
+      relay,
+      phone.token,
+      'POST',
+      '/api/v1/uploads',
+      { ...ietf(3), 'upload-incomplete': '?1', 'upload-metadata': meta('v3') },
+      bytes.subarray(0, 80_000),
+    );
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.headers.get('upload-incomplete'), '?1');
+    assert.equal(created.headers.get('upload-offset'), '80000');
+    assert.equal(created.headers.get('tus-resumable'), null, 'a draft answer carries no tus header');
+    const url = created.headers.get('location')!;
+    const head = await call(relay, phone.token, 'HEAD', url, ietf(3));
+    assert.equal(head.status, 204);
+    assert.equal(head.headers.get('upload-offset'), '80000');
+    assert.equal(head.headers.get('upload-incomplete'), '?1');
+    assert.equal(head.headers.get('cache-control'), 'no-store');
+    const mid = await call(relay, phone.token, 'PATCH', url, { ...ietf(3), 'upload-offset': '80000', 'upload-incomplete': '?1' }, bytes.subarray(80_000, 150_000));
+    assert.equal(mid.status, 204);
+    assert.equal(mid.headers.get('upload-offset'), '150000');
+    assertError(await call(relay, phone.token, 'PATCH', url, { ...ietf(3), 'upload-offset': '80000' }, bytes.subarray(80_000)), 409, 'conflict');
+    const done = await call(relay, phone.token, 'PATCH', url, { ...ietf(3), 'upload-offset': '150000' }, bytes.subarray(150_000));
+    assert.equal(done.status, 201, JSON.stringify(done.body));
+    assert.equal(done.headers.get('upload-incomplete'), '?0');
+    assert.equal(done.body.sha256, sha256(bytes));
+    assert.equal(done.headers.get('x-asset-id'), done.body.id);
+    const after = await call(relay, phone.token, 'HEAD', url, ietf(3));
+    assert.equal(after.headers.get('upload-incomplete'), '?0');
+    assert.equal(after.headers.get('x-asset-id'), done.body.id);
+  });
+
+  for (const version of [5, 6, 8]) {
+    it(`interop ${version}: creation without a body, appends with Upload-Complete, Repr-Digest verified, DELETE`, async () => {
+      const bytes = jpeg(200_000);
+      const type = version >= 6 ? { 'content-type': 'application/partial-upload' } : {};
+      const created = await call(relay, phone.token, 'POST', '/api/v1/uploads', {
+        ...ietf(version),
+        'upload-complete': '?0',
+        'upload-length': String(bytes.length),
+        'upload-metadata': meta(`v${version}`),
+        'repr-digest': `sha-256=:${Buffer.from(sha256(bytes), 'hex').toString('base64')}:`,
+      });
+      assert.equal(created.status, 201);
+      assert.equal(created.headers.get('upload-complete'), '?0');
+      if (version >= 6) assert.match(created.headers.get('upload-limit')!, /max-append-size=67108864/);
+      const url = created.headers.get('location')!;
+      const mid = await call(relay, phone.token, 'PATCH', url, { ...ietf(version), ...type, 'upload-offset': '0', 'upload-complete': '?0' }, bytes.subarray(0, 120_000));
+      assert.equal(mid.status, 204);
+      assert.equal(mid.headers.get('upload-offset'), '120000');
+      const head = await call(relay, phone.token, 'HEAD', url, ietf(version));
+      assert.equal(head.headers.get('upload-complete'), '?0');
+      assert.equal(head.headers.get('upload-length'), String(bytes.length));
+      const done = await call(relay, phone.token, 'PATCH', url, { ...ietf(version), ...type, 'upload-offset': '120000', 'upload-complete': '?1' }, bytes.subarray(120_000));
+      assert.equal(done.status, 201, JSON.stringify(done.body));
+      assert.equal(done.headers.get('upload-complete'), '?1');
+      assert.equal(done.body.sha256, sha256(bytes));
+
+      // A Repr-Digest that does not match: nothing registered.
+      const other = jpeg(100_000);
+      const bad = await call(
+        relay,
+        phone.token,
+        'POST',
+        '/api/v1/uploads',
+        { ...ietf(version), 'upload-complete': '?1', 'upload-metadata': meta(`v${version}-bad`), 'repr-digest': `sha-256=:${Buffer.alloc(32).toString('base64')}:` },
+        other,
+      );
+      assertError(bad, 422, 'hash_mismatch');
+      assert.equal(await relay.services.db.blob.count({ where: { sha256: sha256(other) } }), 0);
+
+      // Cancellation.
+      const cancelled = await call(relay, phone.token, 'POST', '/api/v1/uploads', { ...ietf(version), 'upload-complete': '?0', 'upload-metadata': meta(`v${version}-del`) }, other.subarray(0, 70_000));
+      const cancelUrl = cancelled.headers.get('location')!;
+      assert.equal((await call(relay, phone.token, 'DELETE', cancelUrl, ietf(version))).status, 204);
+      assert.equal((await call(relay, phone.token, 'HEAD', cancelUrl, ietf(version))).status, 404);
+      assert.deepEqual(await partFiles(relay), []);
+    });
+  }
+
+  it('a whole upload in one creation request (Upload-Complete: ?1) answers the asset with its Location', async () => {
+    const bytes = jpeg(90_000);
+    const res = await call(relay, phone.token, 'POST', '/api/v1/uploads', { ...ietf(6), 'upload-complete': '?1', 'upload-metadata': meta('one-shot') }, bytes);
+    assert.equal(res.status, 201);
+    assert.ok(res.headers.get('location'));
+    assert.equal(res.body.sha256, sha256(bytes));
+  });
+
+  it('refuses an unknown interop version, a missing Upload-Complete, and an append of the wrong type (v6)', async () => {
+    assertError(await call(relay, phone.token, 'POST', '/api/v1/uploads', { ...ietf(2), 'upload-complete': '?0', 'upload-metadata': meta('x') }), 400, 'validation_failed');
+    assertError(await call(relay, phone.token, 'POST', '/api/v1/uploads', { ...ietf(6), 'upload-metadata': meta('x') }), 400, 'validation_failed');
+    const created = await call(relay, phone.token, 'POST', '/api/v1/uploads', { ...ietf(6), 'upload-complete': '?0', 'upload-metadata': meta('type') });
+    const url = created.headers.get('location')!;
+    assertError(
+      await call(relay, phone.token, 'PATCH', url, { ...ietf(6), 'content-type': 'image/jpeg', 'upload-offset': '0', 'upload-complete': '?1' }, jpeg(1000)),
+      400,
+      'validation_failed',
+    );
+    assert.equal((await call(relay, phone.token, 'DELETE', url, ietf(6))).status, 204);
+  });
+});
