@@ -45,8 +45,10 @@ export async function appendBody(body: Readable, options: AppendOptions): Promis
     await pipeline(body, sink, { signal: options.signal });
     return { written: sink.written, error: undefined };
   } catch (err) {
-    // Wait for a batch being written to land (or fail), so `written` and the hashes agree with the file.
+    // Wait for a batch being written to land (or fail), so `written` and the hashes agree with the file; then keep
+    // the chunks that arrived whole before the body broke off, which the client need not send again.
     await sink.settled();
+    await sink.salvage().catch(() => {});
     return { written: sink.written, error: err };
   }
 }
@@ -82,6 +84,11 @@ class AppendSink extends Writable {
 
   settled(): Promise<void> {
     return this.inFlight.catch(() => {});
+  }
+
+  /** Write what is still batched, after the stream failed (the chunks themselves arrived whole). */
+  salvage(): Promise<void> {
+    return this.writeBatch();
   }
 
   private flush(): Promise<void> {

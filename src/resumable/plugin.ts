@@ -10,6 +10,7 @@ import { intake } from '../intake/intake.ts';
 import { countUploads } from '../intake/metrics.ts';
 import type { Services } from '../services.ts';
 import { ResumableUploads, type Completed } from './engine.ts';
+import { sendUploadResumption } from './interim.ts';
 import { tryLockInTx, UploadLocks } from './lock.ts';
 import {
   checkAppendType,
@@ -96,6 +97,7 @@ export default async function resumableRoutes(app: FastifyInstance, { services, 
     }
     const lock = await locks.tryAcquire(created.id);
     if (!lock) throw resumable.busy(proto);
+    if (proto.kind === 'ietf' && withBody) sendUploadResumption(reply.raw, `${BASE}/${created.id}`, proto.version);
     try {
       return await intake(services, uploads, request, reply, async (upload) => {
         const { row, completed } = await resumable.append(request, upload, dev, created, { offset: 0, ...(final !== undefined ? { final } : {}) }, withBody);
