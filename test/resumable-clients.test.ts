@@ -135,10 +135,21 @@ describe('IETF draft by hand', () => {
     assert.equal(head.headers.get('upload-offset'), '80000');
     assert.equal(head.headers.get('upload-incomplete'), '?1');
     assert.equal(head.headers.get('cache-control'), 'no-store');
-    const mid = await call(relay, phone.token, 'PATCH', url, { ...ietf(3), 'upload-offset': '80000', 'upload-incomplete': '?1' }, bytes.subarray(80_000, 150_000));
+    const mid = await call(
+      relay,
+      phone.token,
+      'PATCH',
+      url,
+      { ...ietf(3), 'upload-offset': '80000', 'upload-incomplete': '?1' },
+      bytes.subarray(80_000, 150_000),
+    );
     assert.equal(mid.status, 204);
     assert.equal(mid.headers.get('upload-offset'), '150000');
-    assertError(await call(relay, phone.token, 'PATCH', url, { ...ietf(3), 'upload-offset': '80000' }, bytes.subarray(80_000)), 409, 'conflict');
+    assertError(
+      await call(relay, phone.token, 'PATCH', url, { ...ietf(3), 'upload-offset': '80000' }, bytes.subarray(80_000)),
+      409,
+      'conflict',
+    );
     const done = await call(relay, phone.token, 'PATCH', url, { ...ietf(3), 'upload-offset': '150000' }, bytes.subarray(150_000));
     assert.equal(done.status, 201, JSON.stringify(done.body));
     assert.equal(done.headers.get('upload-incomplete'), '?0');
@@ -164,13 +175,27 @@ describe('IETF draft by hand', () => {
       assert.equal(created.headers.get('upload-complete'), '?0');
       if (version >= 6) assert.match(created.headers.get('upload-limit')!, /max-append-size=67108864/);
       const url = created.headers.get('location')!;
-      const mid = await call(relay, phone.token, 'PATCH', url, { ...ietf(version), ...type, 'upload-offset': '0', 'upload-complete': '?0' }, bytes.subarray(0, 120_000));
+      const mid = await call(
+        relay,
+        phone.token,
+        'PATCH',
+        url,
+        { ...ietf(version), ...type, 'upload-offset': '0', 'upload-complete': '?0' },
+        bytes.subarray(0, 120_000),
+      );
       assert.equal(mid.status, 204);
       assert.equal(mid.headers.get('upload-offset'), '120000');
       const head = await call(relay, phone.token, 'HEAD', url, ietf(version));
       assert.equal(head.headers.get('upload-complete'), '?0');
       assert.equal(head.headers.get('upload-length'), String(bytes.length));
-      const done = await call(relay, phone.token, 'PATCH', url, { ...ietf(version), ...type, 'upload-offset': '120000', 'upload-complete': '?1' }, bytes.subarray(120_000));
+      const done = await call(
+        relay,
+        phone.token,
+        'PATCH',
+        url,
+        { ...ietf(version), ...type, 'upload-offset': '120000', 'upload-complete': '?1' },
+        bytes.subarray(120_000),
+      );
       assert.equal(done.status, 201, JSON.stringify(done.body));
       assert.equal(done.headers.get('upload-complete'), '?1');
       assert.equal(done.body.sha256, sha256(bytes));
@@ -182,14 +207,26 @@ describe('IETF draft by hand', () => {
         phone.token,
         'POST',
         '/api/v1/uploads',
-        { ...ietf(version), 'upload-complete': '?1', 'upload-metadata': meta(`v${version}-bad`), 'repr-digest': `sha-256=:${Buffer.alloc(32).toString('base64')}:` },
+        {
+          ...ietf(version),
+          'upload-complete': '?1',
+          'upload-metadata': meta(`v${version}-bad`),
+          'repr-digest': `sha-256=:${Buffer.alloc(32).toString('base64')}:`,
+        },
         other,
       );
       assertError(bad, 422, 'hash_mismatch');
       assert.equal(await relay.services.db.blob.count({ where: { sha256: sha256(other) } }), 0);
 
       // Cancellation.
-      const cancelled = await call(relay, phone.token, 'POST', '/api/v1/uploads', { ...ietf(version), 'upload-complete': '?0', 'upload-metadata': meta(`v${version}-del`) }, other.subarray(0, 70_000));
+      const cancelled = await call(
+        relay,
+        phone.token,
+        'POST',
+        '/api/v1/uploads',
+        { ...ietf(version), 'upload-complete': '?0', 'upload-metadata': meta(`v${version}-del`) },
+        other.subarray(0, 70_000),
+      );
       const cancelUrl = cancelled.headers.get('location')!;
       assert.equal((await call(relay, phone.token, 'DELETE', cancelUrl, ietf(version))).status, 204);
       assert.equal((await call(relay, phone.token, 'HEAD', cancelUrl, ietf(version))).status, 404);
@@ -199,19 +236,45 @@ describe('IETF draft by hand', () => {
 
   it('a whole upload in one creation request (Upload-Complete: ?1) answers the asset with its Location', async () => {
     const bytes = jpeg(90_000);
-    const res = await call(relay, phone.token, 'POST', '/api/v1/uploads', { ...ietf(6), 'upload-complete': '?1', 'upload-metadata': meta('one-shot') }, bytes);
+    const res = await call(
+      relay,
+      phone.token,
+      'POST',
+      '/api/v1/uploads',
+      { ...ietf(6), 'upload-complete': '?1', 'upload-metadata': meta('one-shot') },
+      bytes,
+    );
     assert.equal(res.status, 201);
     assert.ok(res.headers.get('location'));
     assert.equal(res.body.sha256, sha256(bytes));
   });
 
   it('refuses an unknown interop version, a missing Upload-Complete, and an append of the wrong type (v6)', async () => {
-    assertError(await call(relay, phone.token, 'POST', '/api/v1/uploads', { ...ietf(2), 'upload-complete': '?0', 'upload-metadata': meta('x') }), 400, 'validation_failed');
-    assertError(await call(relay, phone.token, 'POST', '/api/v1/uploads', { ...ietf(6), 'upload-metadata': meta('x') }), 400, 'validation_failed');
-    const created = await call(relay, phone.token, 'POST', '/api/v1/uploads', { ...ietf(6), 'upload-complete': '?0', 'upload-metadata': meta('type') });
+    assertError(
+      await call(relay, phone.token, 'POST', '/api/v1/uploads', { ...ietf(2), 'upload-complete': '?0', 'upload-metadata': meta('x') }),
+      400,
+      'validation_failed',
+    );
+    assertError(
+      await call(relay, phone.token, 'POST', '/api/v1/uploads', { ...ietf(6), 'upload-metadata': meta('x') }),
+      400,
+      'validation_failed',
+    );
+    const created = await call(relay, phone.token, 'POST', '/api/v1/uploads', {
+      ...ietf(6),
+      'upload-complete': '?0',
+      'upload-metadata': meta('type'),
+    });
     const url = created.headers.get('location')!;
     assertError(
-      await call(relay, phone.token, 'PATCH', url, { ...ietf(6), 'content-type': 'image/jpeg', 'upload-offset': '0', 'upload-complete': '?1' }, jpeg(1000)),
+      await call(
+        relay,
+        phone.token,
+        'PATCH',
+        url,
+        { ...ietf(6), 'content-type': 'image/jpeg', 'upload-offset': '0', 'upload-complete': '?1' },
+        jpeg(1000),
+      ),
       400,
       'validation_failed',
     );
@@ -240,7 +303,10 @@ describe('104 Upload Resumption Supported', () => {
       async () => Buffer.concat(received).toString('latin1'),
       (text) => text.includes('\r\n\r\n'),
     );
-    assert.match(early, /^HTTP\/1\.1 104 Upload Resumption Supported\r\nLocation: \/api\/v1\/uploads\/[0-9a-f-]{36}\r\nUpload-Draft-Interop-Version: 6\r\n\r\n$/);
+    assert.match(
+      early,
+      /^HTTP\/1\.1 104 Upload Resumption Supported\r\nLocation: \/api\/v1\/uploads\/[0-9a-f-]{36}\r\nUpload-Draft-Interop-Version: 6\r\n\r\n$/,
+    );
     await conn.write(bytes.subarray(1000));
     await conn.closed;
     const text = Buffer.concat(received).toString('latin1');

@@ -106,7 +106,12 @@ describe('tus 1.0', () => {
       phone.token,
       'POST',
       '/api/v1/uploads',
-      { ...TUS, 'upload-length': String(bytes.length), 'upload-metadata': metadata(fields('cwu')), 'content-type': 'application/offset+octet-stream' },
+      {
+        ...TUS,
+        'upload-length': String(bytes.length),
+        'upload-metadata': metadata(fields('cwu')),
+        'content-type': 'application/offset+octet-stream',
+      },
       bytes,
     );
     assert.equal(res.status, 201, JSON.stringify(res.body));
@@ -153,7 +158,11 @@ describe('tus 1.0', () => {
     assert.equal(bad.status, 460);
     assert.equal(bad.body.code, 'hash_mismatch');
     assert.equal((await call(relay, phone.token, 'HEAD', url, TUS)).headers.get('upload-offset'), '80000');
-    assert.equal((await stat(path.join(relay.config.spoolDir, 'uploads', `${url.split('/').pop()}.part`))).size, 80_000, 'the refused bytes stayed on disk');
+    assert.equal(
+      (await stat(path.join(relay.config.spoolDir, 'uploads', `${url.split('/').pop()}.part`))).size,
+      80_000,
+      'the refused bytes stayed on disk',
+    );
     const bad1 = await patchTus(relay, phone.token, url, 80_000, wrong, { 'upload-checksum': `sha1 ${b64digest('sha1', second)}` });
     assert.equal(bad1.status, 460);
     assertError(await patchTus(relay, phone.token, url, 80_000, second, { 'upload-checksum': `md5 AAAA` }), 400, 'validation_failed');
@@ -271,13 +280,33 @@ describe('tus 1.0', () => {
     assert.equal(wrong.status, 412);
     assert.equal(wrong.headers.get('tus-version'), '1.0.0');
     assertError(await post({ ...TUS, 'upload-metadata': meta }), 400, 'validation_failed');
-    assertError(await post({ ...TUS, 'upload-length': '10', 'upload-defer-length': '1', 'upload-metadata': meta }), 400, 'validation_failed');
+    assertError(
+      await post({ ...TUS, 'upload-length': '10', 'upload-defer-length': '1', 'upload-metadata': meta }),
+      400,
+      'validation_failed',
+    );
     assertError(await post({ ...TUS, 'upload-length': '-1', 'upload-metadata': meta }), 400, 'validation_failed');
-    assertError(await post({ ...TUS, 'upload-length': String(relay.config.maxUploadBytes + 1), 'upload-metadata': meta }), 413, 'payload_too_large');
-    assertError(await post({ ...TUS, 'upload-length': '10', 'upload-metadata': metadata({ fileName: 'x.jpg' }) }), 400, 'validation_failed');
+    assertError(
+      await post({ ...TUS, 'upload-length': String(relay.config.maxUploadBytes + 1), 'upload-metadata': meta }),
+      413,
+      'payload_too_large',
+    );
+    assertError(
+      await post({ ...TUS, 'upload-length': '10', 'upload-metadata': metadata({ fileName: 'x.jpg' }) }),
+      400,
+      'validation_failed',
+    );
     assertError(await post({ ...TUS, 'upload-length': '10', 'upload-metadata': 'deviceAssetId !!!' }), 400, 'validation_failed');
-    assertError(await post({ ...TUS, 'upload-length': '10', 'upload-metadata': metadata(fields('a', { fileCreatedAt: 'yesterday' })) }), 400, 'validation_failed');
-    assertError(await post({ ...TUS, 'upload-length': '10', 'upload-metadata': metadata(fields('a', { sha256: 'xyz' })) }), 400, 'validation_failed');
+    assertError(
+      await post({ ...TUS, 'upload-length': '10', 'upload-metadata': metadata(fields('a', { fileCreatedAt: 'yesterday' })) }),
+      400,
+      'validation_failed',
+    );
+    assertError(
+      await post({ ...TUS, 'upload-length': '10', 'upload-metadata': metadata(fields('a', { sha256: 'xyz' })) }),
+      400,
+      'validation_failed',
+    );
     const unauth = await fetch(`${relay.url}/api/v1/uploads`, { method: 'POST', headers: { ...TUS, 'upload-length': '10' } });
     assert.equal(unauth.status, 401);
     // More bytes than the declared length: refused, nothing appended.
@@ -285,7 +314,11 @@ describe('tus 1.0', () => {
     assertError(await patchTus(relay, phone.token, url, 0, jpeg(2000)), 400, 'validation_failed');
     assert.equal((await call(relay, phone.token, 'HEAD', url, TUS)).headers.get('upload-offset'), '0');
     // A PATCH without the tus content type.
-    assertError(await call(relay, phone.token, 'PATCH', url, { ...TUS, 'upload-offset': '0', 'content-type': 'image/jpeg' }, jpeg(100)), 400, 'validation_failed');
+    assertError(
+      await call(relay, phone.token, 'PATCH', url, { ...TUS, 'upload-offset': '0', 'content-type': 'image/jpeg' }, jpeg(100)),
+      400,
+      'validation_failed',
+    );
   });
 
   it('expiration: an upload past Upload-Expires is 404 and the sweep removes its row and bytes', async () => {

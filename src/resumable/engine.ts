@@ -13,7 +13,7 @@ import { appendBody, TooMuchContent } from './append.ts';
 import { hashPrefix, HashCheckpoints } from './hash-state.ts';
 import type { UploadLocks } from './lock.ts';
 import { ResumableError, type DeclaredChecksum, type Protocol } from './protocol.ts';
-import { UploadStore, type UploadRow } from './store.ts';
+import { UPLOAD_TTL_MS, UploadStore, type UploadRow } from './store.ts';
 
 /** A long append without a per-request checksum records its progress every so often: a crash then loses at most this. */
 const CHECKPOINT_BYTES = 64 * 1024 * 1024;
@@ -72,13 +72,17 @@ export class ResumableUploads {
     }
     let length = row.length;
     if (req.length !== undefined) {
-      if (length !== null && length !== req.length) throw new ApiError('validation_failed', `Upload-Length ${req.length} contradicts the upload's length ${length}`);
-      if (req.length < row.offset) throw new ApiError('validation_failed', `Upload-Length ${req.length} is less than the bytes already received`);
-      if (req.length > config.maxUploadBytes) throw new ApiError('payload_too_large', `File exceeds the limit of ${config.maxUploadBytes} bytes`);
+      if (length !== null && length !== req.length)
+        throw new ApiError('validation_failed', `Upload-Length ${req.length} contradicts the upload's length ${length}`);
+      if (req.length < row.offset)
+        throw new ApiError('validation_failed', `Upload-Length ${req.length} is less than the bytes already received`);
+      if (req.length > config.maxUploadBytes)
+        throw new ApiError('payload_too_large', `File exceeds the limit of ${config.maxUploadBytes} bytes`);
       length = req.length;
     }
     const sha256 = req.sha256;
-    if (sha256 && row.sha256 && sha256 !== row.sha256) throw new ApiError('hash_mismatch', 'Repr-Digest contradicts the sha256 declared for this upload');
+    if (sha256 && row.sha256 && sha256 !== row.sha256)
+      throw new ApiError('hash_mismatch', 'Repr-Digest contradicts the sha256 declared for this upload');
     const limit = (length ?? config.maxUploadBytes) - row.offset;
     const declared = Number(request.headers['content-length']);
     if (withBody && Number.isFinite(declared) && declared > limit) throw tooMuch(length, config.maxUploadBytes);
@@ -111,7 +115,9 @@ export class ResumableUploads {
           limit,
           hashes: perRequest ? [whole, perRequest] : [whole],
           signal: upload.signal,
-          ...(perRequest ? {} : { checkpoint: { everyBytes: CHECKPOINT_BYTES, save: (offset: number) => this.store.saveOffset(row.id, offset) } }),
+          ...(perRequest
+            ? {}
+            : { checkpoint: { everyBytes: CHECKPOINT_BYTES, save: (offset: number) => this.store.saveOffset(row.id, offset) } }),
         });
         written = outcome.written;
         failure = outcome.error;
@@ -123,7 +129,8 @@ export class ResumableUploads {
         await handle.truncate(row.offset);
         await handle.sync();
         this.checkpoints.drop(row.id);
-        if (failure === undefined) throw new ResumableError(460, 'hash_mismatch', `The content does not match Upload-Checksum (${req.checksum!.algorithm})`);
+        if (failure === undefined)
+          throw new ResumableError(460, 'hash_mismatch', `The content does not match Upload-Checksum (${req.checksum!.algorithm})`);
         throw failure;
       }
       const offset = row.offset + written;
@@ -145,7 +152,13 @@ export class ResumableUploads {
       }
       if (row.offset < SNIFF_BYTES && (offset >= SNIFF_BYTES || final) && offset > 0) await this.judgeHead(row, handle, offset);
       await this.store.saveOffset(row.id, offset, length !== row.length ? length : undefined, sha256 && !row.sha256 ? sha256 : undefined);
-      const next: UploadRow = { ...row, offset, length, sha256: row.sha256 ?? sha256 ?? null };
+      const next: UploadRow = {
+        ...row,
+        offset,
+        length,
+        sha256: row.sha256 ?? sha256 ?? null,
+        expiresAt: new Date(this.services.clock().getTime() + UPLOAD_TTL_MS),
+      };
       await close();
       if (!final) {
         this.checkpoints.put(row.id, offset, whole);

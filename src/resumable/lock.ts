@@ -13,7 +13,13 @@ export class UploadLocks {
   private readonly pool: pg.Pool;
 
   constructor(databaseUrl: string, max = 32) {
-    this.pool = new pg.Pool({ connectionString: databaseUrl, max, idleTimeoutMillis: 10_000, connectionTimeoutMillis: 10_000, allowExitOnIdle: true });
+    this.pool = new pg.Pool({
+      connectionString: databaseUrl,
+      max,
+      idleTimeoutMillis: 10_000,
+      connectionTimeoutMillis: 10_000,
+      allowExitOnIdle: true,
+    });
     // An idle connection the server closed: the pool replaces it; nothing held a lock on it.
     this.pool.on('error', () => {});
   }

@@ -54,7 +54,8 @@ export function protocolOf(request: FastifyRequest): Protocol {
   if (tus === undefined) {
     throw invalid('Send Tus-Resumable: 1.0.0 (tus) or Upload-Draft-Interop-Version (the IETF resumable-upload draft)');
   }
-  if (tus.trim() !== TUS_VERSION) throw new ResumableError(412, 'validation_failed', `Tus-Resumable ${tus.slice(0, 20)} is not supported: 1.0.0 is`);
+  if (tus.trim() !== TUS_VERSION)
+    throw new ResumableError(412, 'validation_failed', `Tus-Resumable ${tus.slice(0, 20)} is not supported: 1.0.0 is`);
   return { kind: 'tus' };
 }
 
@@ -131,7 +132,8 @@ export function parseMetadata(request: FastifyRequest): UploadMetadata {
     const trimmed = pair.trim();
     if (trimmed === '') continue;
     const [key, value, ...rest] = trimmed.split(/ +/);
-    if (!key || rest.length > 0 || !/^[!-+\--~]+$/.test(key)) throw invalid('Upload-Metadata must be comma-separated "key base64value" pairs');
+    if (!key || rest.length > 0 || !/^[!-+\--~]+$/.test(key))
+      throw invalid('Upload-Metadata must be comma-separated "key base64value" pairs');
     if (Object.hasOwn(fields, key)) throw invalid(`Upload-Metadata gives ${key} twice`);
     fields[key] = value === undefined ? '' : decodeBase64(value, key);
   }
@@ -166,7 +168,8 @@ export function parseChecksum(request: FastifyRequest): DeclaredChecksum | undef
   const m = /^\s*(\S+)\s+([A-Za-z0-9+/]+={0,2})\s*$/.exec(raw);
   if (!m) throw invalid('Upload-Checksum must be "<algorithm> <base64 digest>"');
   const algorithm = m[1]!.toLowerCase();
-  if (algorithm !== 'sha256' && algorithm !== 'sha1') throw invalid(`Upload-Checksum algorithm ${algorithm.slice(0, 20)} is not supported (sha256, sha1)`);
+  if (algorithm !== 'sha256' && algorithm !== 'sha1')
+    throw invalid(`Upload-Checksum algorithm ${algorithm.slice(0, 20)} is not supported (sha256, sha1)`);
   return { algorithm, expected: Buffer.from(m[2]!, 'base64').toString('base64') };
 }
 

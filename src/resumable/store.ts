@@ -76,7 +76,13 @@ export class UploadStore {
     return path.join(this.dir, `${id}.part`);
   }
 
-  async create(input: { deviceId: string; protocol: string; length: number | null; meta: AssetMeta; sha256: string | undefined }): Promise<UploadRow> {
+  async create(input: {
+    deviceId: string;
+    protocol: string;
+    length: number | null;
+    meta: AssetMeta;
+    sha256: string | undefined;
+  }): Promise<UploadRow> {
     const id = newId();
     const now = this.clock();
     const raw = await this.db.resumableUpload.create({

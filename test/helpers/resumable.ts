@@ -47,7 +47,12 @@ export function metadata(fields: Record<string, string>): string {
 export const b64digest = (algorithm: 'sha256' | 'sha1', bytes: Buffer) => createHash(algorithm).update(bytes).digest('base64');
 
 /** Create a tus upload; returns its path. */
-export async function createTus(relay: TestRelay, token: string, length: number | 'defer', fields: Record<string, string>): Promise<string> {
+export async function createTus(
+  relay: TestRelay,
+  token: string,
+  length: number | 'defer',
+  fields: Record<string, string>,
+): Promise<string> {
   const res = await call(relay, token, 'POST', '/api/v1/uploads', {
     ...TUS,
     ...(length === 'defer' ? { 'upload-defer-length': '1' } : { 'upload-length': String(length) }),
