@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, stat } from 'node:fs/promises';
+import { appendFile, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -340,6 +340,35 @@ describe('tus 1.0', () => {
 });
 
 describe('restart', () => {
+  it('an upload whose bytes were all durable when the relay died before completing it is completed by the next HEAD', async () => {
+    const bytes = jpeg(80_000);
+    const url = await createTus(relay, phone.token, bytes.length, fields('head-completes'));
+    const id = url.split('/').pop()!;
+    // The state a crash between the last append's offset record and its registration leaves.
+    await writeFile(path.join(relay.config.spoolDir, 'uploads', `${id}.part`), bytes);
+    await relay.services.db.resumableUpload.update({ where: { id }, data: { offset: BigInt(bytes.length) } });
+    const head = await call(relay, phone.token, 'HEAD', url, TUS);
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('upload-offset'), String(bytes.length));
+    assert.equal((await assetOf(head.headers.get('x-asset-id')!)).blobSha256, sha256(bytes));
+    assert.ok(!(await partFiles(relay)).includes(`${id}.part`));
+  });
+
+  it('a device may hold 100 unfinished uploads; the next creation is 429 until one is finished or deleted', async () => {
+    const admin = new Client(relay.url);
+    const busy = await admin.pairDevice(await admin.createAccount('Busy'), 'Busy phone');
+    const urls = [];
+    for (let i = 0; i < 100; i++) urls.push(await createTus(relay, busy.token, 1000, fields(`open-${i}`)));
+    const refused = await call(relay, busy.token, 'POST', '/api/v1/uploads', {
+      ...TUS,
+      'upload-length': '1000',
+      'upload-metadata': metadata(fields('one-more')),
+    });
+    assertError(refused, 429, 'rate_limited');
+    assert.equal((await call(relay, busy.token, 'DELETE', urls[0]!, TUS)).status, 204);
+    await createTus(relay, busy.token, 1000, fields('one-more'));
+  });
+
   it('a new relay on the same database and spool answers the fsynced offset, cuts unacknowledged bytes, and completes with the right hash', async () => {
     const bytes = jpeg(400_000);
     const url = await createTus(relay, phone.token, bytes.length, fields('restart'));
