@@ -22,6 +22,7 @@ import {
   multipartRequests,
   queryRequests,
   rawRequests,
+  resumableRequests,
   send,
   webdavRequests,
 } from './helpers/fuzz.ts';
@@ -48,6 +49,7 @@ const families: [string, (f: Fixture) => fc.Arbitrary<FuzzRequest>][] = [
   ['auth, content-type and expect headers', headerRequests],
   ['WebDAV methods, paths, headers and XML bodies', webdavRequests],
   ['raw HTTP', rawRequests],
+  ['resumable uploads (tus and the IETF draft)', resumableRequests],
 ];
 
 let iso: Isolation;
