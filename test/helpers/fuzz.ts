@@ -713,7 +713,38 @@ export function resumableRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
     },
   );
   const optional = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
-  return fc
+  // Creations that get past validation, so the appends behind them (offsets, checksums, completion) are reached.
+  const plausible = fc
+    .tuple(
+      fc.constantFrom<Record<string, string>>(
+        { 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream' },
+        { 'Upload-Draft-Interop-Version': '3' },
+        { 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?1' },
+        { 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?0' },
+      ),
+      authArb(f, 'api'),
+      fileBytes,
+      fc.constantFrom('exact', 'short', 'long', 'defer'),
+      optional(fc.constantFrom(`sha256 ${b64('x')}`, 'sha1 AAAA')),
+    )
+    .map(([proto, auth, body, length, checksum]) => {
+      const tus = 'Tus-Resumable' in proto;
+      const declared = length === 'exact' ? body.length : length === 'short' ? Math.max(0, body.length - 1) : body.length + 1;
+      return {
+        family: 'resumable',
+        method: 'POST',
+        path: '/api/v1/uploads',
+        headers: {
+          ...proto,
+          ...auth,
+          'Upload-Metadata': `deviceAssetId ${b64(`fuzz-${body.length}`)},fileName ${b64('IMG_1.jpg')}`,
+          ...(tus && length === 'defer' ? { 'Upload-Defer-Length': '1' } : { 'Upload-Length': String(declared) }),
+          ...(checksum ? { 'Upload-Checksum': checksum } : {}),
+        },
+        body,
+      };
+    });
+  const hostile = fc
     .tuple(
       target,
       protocol,
@@ -750,6 +781,7 @@ export function resumableRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
       >,
       body: method === 'HEAD' || method === 'OPTIONS' ? Buffer.alloc(0) : (body ?? Buffer.alloc(0)),
     }));
+  return fc.oneof({ arbitrary: plausible, weight: 1 }, { arbitrary: hostile, weight: 2 });
 }
 
 // ----------------------------------------------------------------------------------------------- header mischief
