@@ -198,6 +198,43 @@ describe('tus 1.0', () => {
     assert.equal((await assetOf(res!.headers['x-asset-id']!)).blobSha256, sha256(bytes));
   });
 
+  it('a client sending its next append the instant the previous one is answered never finds the upload locked', async () => {
+    const bytes = jpeg(200_000);
+    const url = await createTus(relay, phone.token, bytes.length, fields('back-to-back'));
+    const step = 10_000;
+    const head = (offset: number, length: number) =>
+      requestHead('PATCH', url, {
+        Authorization: `Bearer ${phone.token}`,
+        'Tus-Resumable': '1.0.0',
+        'Content-Type': 'application/offset+octet-stream',
+        'Upload-Offset': offset,
+        'Content-Length': length,
+        Connection: 'close',
+      });
+    let next = await RawConnection.open(relay.url);
+    for (let offset = 0; offset < bytes.length; offset += step) {
+      const current = next;
+      const chunk = bytes.subarray(offset, offset + step);
+      // The next request waits on its own connection, all but its last byte sent, to go out the moment this one
+      // is answered: as fast as any client can follow.
+      const following = offset + step < bytes.length ? await RawConnection.open(relay.url) : undefined;
+      const nextChunk = bytes.subarray(offset + step, offset + 2 * step);
+      const nextHead = following ? head(offset + step, nextChunk.length) : '';
+      if (following) await following.write(nextHead.slice(0, -1));
+      current.socket.once('data', () => {
+        if (following) void following.write(Buffer.concat([Buffer.from(nextHead.slice(-1)), nextChunk]));
+      });
+      if (offset === 0) await current.write(Buffer.concat([Buffer.from(head(0, chunk.length), 'latin1'), chunk]));
+      const res = await current.responseWithin(10_000);
+      current.socket.destroy();
+      assert.equal(res?.status, 204, `append at ${offset}: ${res?.text}`);
+      if (offset + step >= bytes.length) {
+        assert.equal((await assetOf(res!.headers['x-asset-id']!)).blobSha256, sha256(bytes));
+      }
+      if (following) next = following;
+    }
+  });
+
   it('a PATCH cut mid-body keeps the bytes that arrived (fsynced) and the upload resumes from them', async () => {
     const bytes = jpeg(3_000_000);
     const url = await createTus(relay, phone.token, bytes.length, fields('cut'));

@@ -43,12 +43,14 @@ export async function appendBody(body: Readable, options: AppendOptions): Promis
   const sink = new AppendSink(options);
   try {
     await pipeline(body, sink, { signal: options.signal });
+    await sink.checkpointed();
     return { written: sink.written, error: undefined };
   } catch (err) {
     // Wait for a batch being written to land (or fail), so `written` and the hashes agree with the file; then keep
     // the chunks that arrived whole before the body broke off, which the client need not send again.
     await sink.settled();
     await sink.salvage().catch(() => {});
+    await sink.checkpointed();
     return { written: sink.written, error: err };
   }
 }
@@ -59,6 +61,7 @@ class AppendSink extends Writable {
   private pendingBytes = 0;
   private lastCheckpoint = 0;
   private inFlight: Promise<void> = Promise.resolve();
+  private checkpointing: Promise<void> | undefined;
 
   constructor(private readonly options: AppendOptions) {
     super({ highWaterMark: BATCH_BYTES });
@@ -113,10 +116,21 @@ class AppendSink extends Writable {
     for (const buffer of batch) for (const hash of hashes) hash.update(buffer);
     streamGc.received(bytes);
     this.written += bytes;
-    if (checkpoint && this.written - this.lastCheckpoint >= checkpoint.everyBytes) {
-      await handle.sync();
-      await checkpoint.save(position + this.written);
-      this.lastCheckpoint = this.written;
+    if (checkpoint && !this.checkpointing && this.written - this.lastCheckpoint >= checkpoint.everyBytes) {
+      // In the background: writes go on while the disk catches up. fsync covers every byte written before it was
+      // called, so the offset taken now is durable once it returns. One at a time; a failure only skips a record.
+      const durable = this.written;
+      this.lastCheckpoint = durable;
+      this.checkpointing = handle
+        .sync()
+        .then(() => checkpoint.save(position + durable))
+        .catch(() => {})
+        .finally(() => (this.checkpointing = undefined));
     }
+  }
+
+  /** A checkpoint still being recorded: the final offset must not be overtaken by an older one. */
+  async checkpointed(): Promise<void> {
+    await this.checkpointing;
   }
 }

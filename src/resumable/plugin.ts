@@ -127,8 +127,11 @@ export default async function resumableRoutes(
       const lock = await locks.tryAcquire(created.id);
       if (!lock) throw resumable.busy(proto);
       if (proto.kind === 'ietf' && withBody) sendUploadResumption(reply.raw, `${BASE}/${created.id}`, proto.version);
+      // The answer goes out only once the lock is released: a client sending its next append as soon as it reads
+      // this one's answer must not find the upload still locked.
+      let answer: () => unknown;
       try {
-        return await intake(services, uploads, request, reply, async (upload) => {
+        answer = await intake(services, uploads, request, reply, async (upload) => {
           const { row, completed } = await resumable.append(
             request,
             upload,
@@ -137,12 +140,13 @@ export default async function resumableRoutes(
             { offset: 0, ...(final !== undefined ? { final } : {}) },
             withBody,
           );
-          if (completed) return answerCompleted(reply, proto, row, completed, services, 201);
-          return answerProgress(reply.code(201), proto, row, services);
+          if (completed) return () => answerCompleted(reply, proto, row, completed, services, 201);
+          return () => answerProgress(reply.code(201), proto, row, services);
         });
       } finally {
         await lock.release();
       }
+      return answer();
     },
   );
 
@@ -220,11 +224,14 @@ export default async function resumableRoutes(
       if (found.completedAt) return answerRetry(request, reply, proto, found, offset);
       const lock = await locks.tryAcquire(found.id);
       if (!lock) throw resumable.busy(proto);
+      // The answer goes out only once the lock is released: a client sending its next append as soon as it reads
+      // this one's answer must not find the upload still locked.
+      let answer: () => unknown;
       try {
-        return await intake(services, uploads, request, reply, async (upload) => {
+        answer = await intake(services, uploads, request, reply, async (upload) => {
           // Read again under the lock: another request may have appended, finished or deleted it meanwhile.
           const row = await findRow(resumable, request, dev.id);
-          if (row.completedAt) return answerRetry(request, reply, proto, row, offset);
+          if (row.completedAt) return () => answerRetry(request, reply, proto, row, offset);
           const { row: next, completed } = await resumable.append(
             request,
             upload,
@@ -239,12 +246,13 @@ export default async function resumableRoutes(
             },
             withBody,
           );
-          if (completed) return answerCompleted(reply, proto, next, completed, services, proto.kind === 'tus' ? 204 : undefined);
-          return answerProgress(reply.code(204), proto, next, services);
+          if (completed) return () => answerCompleted(reply, proto, next, completed, services, proto.kind === 'tus' ? 204 : undefined);
+          return () => answerProgress(reply.code(204), proto, next, services);
         });
       } finally {
         await lock.release();
       }
+      return answer();
     },
   );
 
