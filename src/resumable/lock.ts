@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { ApiError } from '../http/errors.ts';
 import type { Tx } from '../ledger/tx.ts';
 
 const key = (id: string) => `resumable:${id}`;
@@ -26,7 +27,13 @@ export class UploadLocks {
 
   /** The upload's lock, or null when another request (here or in another process) holds it. */
   async tryAcquire(id: string): Promise<UploadLock | null> {
-    const client = await this.pool.connect();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch {
+      // Every lock connection busy (that many appends at once), or Postgres away: come back later, not a 500.
+      throw new ApiError('not_ready', 'The relay is busy with other uploads: try again shortly');
+    }
     try {
       const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key(id)]);
       if (rows[0]?.ok) return new UploadLock(client, id);

@@ -313,8 +313,6 @@ function discovery(reply: FastifyReply, services: Services): FastifyReply {
     'tus-max-size': String(services.config.maxUploadBytes),
     'tus-checksum-algorithm': TUS_CHECKSUM_ALGORITHMS,
     'upload-limit': uploadLimit(services),
-    'access-control-expose-headers':
-      'Location, Upload-Offset, Upload-Length, Upload-Expires, Upload-Complete, Upload-Limit, Tus-Version, Tus-Resumable, Tus-Max-Size, Tus-Extension, X-Asset-Id',
   });
 }
 
