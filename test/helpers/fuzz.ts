@@ -583,13 +583,15 @@ export function webdavRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
     xmlBody.map((s) => Buffer.from(s)),
     fileBytes,
   );
-  const hostile = fc.tuple(method, fc.oneof(path, goodPath), headers, body, authArb(f, 'dav'), expect).map(([m, p, h, b, a, exp]) => ({
-    family: 'webdav',
-    method: m,
-    path: p,
-    headers: { ...a, ...h, ...(exp ? { Expect: exp } : {}) },
-    body: b,
-  }));
+  const hostile = fc
+    .tuple(method, fc.oneof(path, goodPath), headers, body, authArb(f, 'dav'), expect)
+    .map(([m, p, h, b, a, exp]) => ({
+      family: 'webdav',
+      method: m,
+      path: p,
+      headers: { ...a, ...h, ...(exp ? { Expect: exp } : {}) },
+      body: b,
+    }));
   // What a sync app sends, with one part made hostile, so requests reach the tree, the ledger and the XML parser.
   const propfind = fc.oneof(
     fc.constant(
