@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as tus from 'tus-js-client';
 import { assertError, poll } from './helpers/checks.ts';
@@ -330,3 +331,80 @@ describe('104 Upload Resumption Supported', () => {
     assert.equal(res?.status, 201);
   });
 });
+
+/** A TCP proxy in front of the relay that cuts the connection once the client has sent each of `cutsAt` bytes in total. */
+async function cuttingProxy(target: string, cutsAt: number[]) {
+  const { hostname, port } = new URL(target);
+  const pending = [...cutsAt];
+  let sent = 0;
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: hostname, port: Number(port) });
+    const cut = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('data', (chunk: Buffer) => {
+      const next = pending[0];
+      if (next !== undefined && sent + chunk.length >= next) {
+        upstream.write(chunk.subarray(0, next - sent));
+        sent = next;
+        pending.shift();
+        // Give the relay a moment to take the bytes that got through, as a real network would have.
+        setTimeout(cut, 20);
+        client.pause();
+        return;
+      }
+      sent += chunk.length;
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => client.write(chunk));
+    client.on('error', cut);
+    upstream.on('error', cut);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    cutsLeft: () => pending.length,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+for (const protocol of ['tus-v1', 'ietf-draft-03', 'ietf-draft-05'] as const) {
+  describe(`tus-js-client through a proxy that cuts the connection twice, protocol ${protocol}`, () => {
+    it('sends the file in one PATCH, resumes each time from the relay offset (bytes before it never sent again): one asset', async () => {
+      const bytes = mp4(8_000_000 + Math.floor(Math.random() * 1000));
+      const proxy = await cuttingProxy(relay.url, [3_000_000, 6_500_000]);
+      try {
+        const starts: number[] = [];
+        const upload = new tus.Upload(
+          bytes,
+          options(protocol, `cut-${protocol}`, {
+            endpoint: `${proxy.url}/api/v1/uploads`,
+            chunkSize: Infinity,
+            retryDelays: [100, 200, 400, 800, 1600],
+            onBeforeRequest: (req) => {
+              const offset = req.getHeader('Upload-Offset');
+              if (req.getMethod() === 'PATCH' && offset !== undefined) starts.push(Number(offset));
+            },
+          }),
+        );
+        const last = await run(upload);
+        assert.equal(proxy.cutsLeft(), 0, 'the proxy did not cut twice');
+        assert.ok(starts.length >= 3, `PATCH offsets: ${starts.join(', ')}`);
+        assert.equal(starts[0], 0);
+        for (let i = 1; i < starts.length; i++) {
+          assert.ok(starts[i]! > starts[i - 1]!, `a resumed PATCH did not move forward: ${starts.join(', ')}`);
+        }
+        const assetId = await assetIdOf(last, upload.url!.replace(proxy.url, relay.url));
+        const asset = await relay.services.db.asset.findUniqueOrThrow({ where: { id: assetId } });
+        assert.equal(asset.blobSha256, sha256(bytes));
+        assert.equal(await relay.services.db.asset.count({ where: { blobSha256: sha256(bytes) } }), 1);
+        assert.equal(await relay.services.db.delivery.count({ where: { blobSha256: sha256(bytes) } }), 1);
+      } finally {
+        await proxy.close();
+      }
+    });
+  });
+}
