@@ -122,7 +122,7 @@ class AppendSink extends Writable {
       const durable = this.written;
       this.lastCheckpoint = durable;
       this.checkpointing = handle
-        .sync()
+        .datasync()
         .then(() => checkpoint.save(position + durable))
         .catch(() => {})
         .finally(() => (this.checkpointing = undefined));

@@ -122,7 +122,8 @@ export class ResumableUploads {
         written = outcome.written;
         failure = outcome.error;
       }
-      await handle.sync();
+      // fdatasync: the data and the size that reads it back, without the timestamps fsync would also flush.
+      await handle.datasync();
       const verified = perRequest ? failure === undefined && perRequest.digest('base64') === req.checksum!.expected : true;
       if (!verified) {
         // A request whose checksum failed, or that cannot be checked (cut short), keeps none of its bytes.
