@@ -376,6 +376,43 @@ describe('tus 1.0', () => {
   });
 });
 
+describe('two relays on one database and spool', () => {
+  it('an append streaming through one relay makes the other refuse a second append to the same upload (423)', async () => {
+    const bytes = jpeg(200_000);
+    const url = await createTus(relay, phone.token, bytes.length, fields('two-relays'));
+    const services = await createServices(loadConfig(relay.iso.env), createLogger('silent'));
+    const handle = await buildApp(services);
+    await handle.app.listen({ host: '127.0.0.1', port: 0 });
+    const second = { ...relay, url: `http://127.0.0.1:${(handle.app.server.address() as AddressInfo).port}`, services } as TestRelay;
+    try {
+      const conn = await RawConnection.open(relay.url);
+      await conn.write(
+        requestHead('PATCH', url, {
+          Authorization: `Bearer ${phone.token}`,
+          'Tus-Resumable': '1.0.0',
+          'Content-Type': 'application/offset+octet-stream',
+          'Upload-Offset': 0,
+          'Content-Length': bytes.length,
+          Connection: 'close',
+        }),
+      );
+      await conn.write(bytes.subarray(0, 50_000));
+      await new Promise((r) => setTimeout(r, 300));
+      const refused = await patchTus(second, phone.token, url, 0, bytes);
+      assertError({ ...refused, text: JSON.stringify(refused.body) }, 423, 'conflict');
+      assertError(await call(second, phone.token, 'DELETE', url, TUS), 423, 'conflict');
+      await conn.write(bytes.subarray(50_000));
+      const res = await conn.responseWithin(10_000);
+      conn.socket.destroy();
+      assert.equal(res?.status, 204, res?.text);
+      assert.equal((await assetOf(res!.headers['x-asset-id']!)).blobSha256, sha256(bytes));
+    } finally {
+      await handle.app.close();
+      await closeServices(services);
+    }
+  });
+});
+
 describe('restart', () => {
   it('an upload whose bytes were all durable when the relay died before completing it is completed by the next HEAD', async () => {
     const bytes = jpeg(80_000);
