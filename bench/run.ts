@@ -20,6 +20,7 @@ import { photos } from './parts/c-photos.ts';
 import { check } from './parts/d-check.ts';
 import { forwarding } from './parts/e-forwarding.ts';
 import { forwardRss } from './parts/f-forward-rss.ts';
+import { resumableUpload } from './parts/g-resumable-upload.ts';
 
 const PARTS: Record<string, { title: string; run: (ctx: BenchContext) => Promise<PartResult> }> = {
   a: { title: 'large multipart upload: relay vs hash+fsync baseline', run: largeUpload },
@@ -28,9 +29,10 @@ const PARTS: Record<string, { title: string; run: (ctx: BenchContext) => Promise
   d: { title: 'POST /api/v1/assets/check of held hashes', run: check },
   e: { title: 'forwarding throughput and Google requests per item', run: forwarding },
   f: { title: 'worker RSS forwarding a very large video (resumable)', run: forwardRss },
+  g: { title: 'large resumable upload (tus): one PATCH and 8 MiB PATCHes vs hash+fsync baseline', run: resumableUpload },
 };
 
-const USAGE = `usage: npm run bench -- [--quick] [--only a,b,c,d,e,f]
+const USAGE = `usage: npm run bench -- [--quick] [--only a,b,c,d,e,f,g]
   --quick   scaled down: 64 MiB upload, 64/256 MiB RSS uploads, 200 photos, 1000 hashes, 100 forwarded, 256 MiB video
   --only    comma-separated parts (default: all)
 ${Object.entries(PARTS)

@@ -44,6 +44,7 @@ function isUpload(request: FastifyRequest): boolean {
   return UPLOAD_DOORS.some((door) => door.methods.includes(request.method) && door.url(url));
 }
 import nextcloud from './nextcloud/plugin.ts';
+import resumableRoutes from './resumable/plugin.ts';
 
 export interface AppHandle {
   app: FastifyInstance;
@@ -127,6 +128,7 @@ export async function buildApp(services: Services): Promise<AppHandle> {
       await api.register(deviceRoutes, { services });
       await api.register(assetRoutes, { services });
       await api.register(uploadRoute, { services, uploads });
+      await api.register(resumableRoutes, { services, uploads });
       await api.register(
         async (admin) => {
           admin.addHook('onRequest', requireAdmin(services));

@@ -23,6 +23,7 @@ import {
   nextcloudRequests,
   queryRequests,
   rawRequests,
+  resumableRequests,
   send,
   webdavRequests,
 } from './helpers/fuzz.ts';
@@ -50,6 +51,7 @@ const families: [string, (f: Fixture) => fc.Arbitrary<FuzzRequest>][] = [
   ['WebDAV methods, paths, headers and XML bodies', webdavRequests],
   ['Nextcloud door: discovery, files, chunked uploads', nextcloudRequests],
   ['raw HTTP', rawRequests],
+  ['resumable uploads (tus and the IETF draft)', resumableRequests],
 ];
 
 let iso: Isolation;

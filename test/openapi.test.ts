@@ -41,7 +41,7 @@ it('serves a valid OpenAPI document that describes every path of the contract', 
 
   const { built, planned } = await contractRoutes();
   assert.ok(built.length >= 25, `read ${built.length} routes from the contract`);
-  assert.ok(planned.length >= 4, `read ${planned.length} planned routes from the contract`);
+  // Planned routes shrink to none as the doors are built; what is planned must not be served yet (below).
   const documented = new Set(Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)));
   // /docs and /docs/json are the documentation itself (served, but not listed in it).
   const missing = built.filter((r) => !documented.has(r) && !r.startsWith('GET /docs'));

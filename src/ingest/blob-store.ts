@@ -1,9 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, readdir, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { ApiError } from '../http/errors.ts';
+import { SNIFF_BYTES, sniffMedia } from '../media/sniff.ts';
 import { IngestMeter, type MeterResult } from './ingest-meter.ts';
 import { GcPacedStream } from './young-gc.ts';
 
@@ -118,6 +120,38 @@ export class BlobStore {
       await this.discard(tempPath);
       throw err;
     }
+  }
+
+  /**
+   * Take a whole file the spool already holds (a completed resumable upload) as a received temp file, without
+   * copying its bytes: judged like any upload (size limit, media sniffed from its head), then hard-linked into tmp
+   * (same file system), so commit() renames the link and the original stays until its owner lets it go. `sha256` is
+   * the caller's, computed over exactly these bytes.
+   */
+  async adopt(file: string, maxBytes: number, sha256: string): Promise<TempBlob> {
+    const handle = await open(file, 'r');
+    let size: number;
+    let head: Buffer;
+    try {
+      size = (await handle.stat()).size;
+      if (size > maxBytes) throw new ApiError('payload_too_large', `File exceeds the limit of ${maxBytes} bytes`);
+      const buffer = Buffer.alloc(Math.min(size, SNIFF_BYTES));
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      head = buffer.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+    const media = head.length > 0 ? await sniffMedia(head) : null;
+    if (!media) throw new ApiError('unsupported_media_type', 'The content is not a photo or video format Google Photos accepts');
+    const tempPath = path.join(this.tmpDir, `${randomUUID()}${TEMP_SUFFIX}`);
+    this.live.add(tempPath);
+    try {
+      await link(file, tempPath);
+    } catch (err) {
+      this.live.delete(tempPath);
+      throw err;
+    }
+    return { tempPath, sha256, size, media };
   }
 
   async discard(tempPath: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import type { Services } from '../services.ts';
 import { ChunkStore, UPLOAD_FOLDER_TTL_MS } from '../nextcloud/chunk-store.ts';
+import { sweepResumableUploads } from '../resumable/sweep.ts';
 
 export interface OrphanSweep {
   /** Blob files no row names, removed (left when a registration failed after its rename). */
@@ -44,9 +45,10 @@ export async function startSweeper(services: Services): Promise<() => void> {
     try {
       const temps = await blobs.sweepTemp(olderThanMs);
       const { removed: orphans, readopted } = await sweepOrphanBlobs(services);
-      // Nextcloud chunked uploads the app abandoned: untouched for a day.
+      // Nextcloud chunked uploads the app abandoned (untouched for a day), and expired resumable uploads.
       const uploadFolders = await new ChunkStore(config.spoolDir).sweep(UPLOAD_FOLDER_TTL_MS);
-      if (temps + orphans + uploadFolders > 0) log.info({ temps, orphans, uploadFolders }, 'removed what dead uploads left behind');
+      const resumable = await sweepResumableUploads(services);
+      if (temps + orphans + uploadFolders + resumable > 0) log.info({ temps, orphans, uploadFolders, resumable }, 'removed what dead uploads left behind');
       if (readopted > 0) log.warn({ readopted }, 'blob files the ledger had as missing were found intact and are held again');
     } catch (err) {
       log.error({ err }, 'sweep failed');

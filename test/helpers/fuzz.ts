@@ -742,6 +742,148 @@ export function nextcloudRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
   }));
 }
 
+// ------------------------------------------------------------------------------------------- resumable uploads
+const b64 = (v: string) => Buffer.from(v, 'utf8').toString('base64');
+const uploadMetadata = fc.oneof(
+  {
+    arbitrary: fc
+      .record(
+        {
+          deviceAssetId: fc.oneof(fc.constant('fuzz-asset'), hostileString),
+          fileName: fc.oneof(fc.constant('IMG_1.jpg'), hostileString),
+          filename: hostileString,
+          fileCreatedAt: dateLike,
+          sha256: fc.oneof(hexHash, hostileString),
+        },
+        { requiredKeys: [] },
+      )
+      .map((m) =>
+        Object.entries(m)
+          .map(([k, v]) => `${k} ${b64(String(v))}`)
+          .join(','),
+      ),
+    weight: 4,
+  },
+  {
+    arbitrary: fc.constantFrom(
+      '',
+      ',',
+      'deviceAssetId',
+      'deviceAssetId !!!',
+      'a b c',
+      'deviceAssetId eA==,deviceAssetId eA==',
+      'k\u00ff dg==',
+    ),
+    weight: 1,
+  },
+  { arbitrary: hostileString.map(headerSafe), weight: 1 },
+);
+const lengthValue = fc.oneof(
+  fc.nat({ max: 10_000 }).map(String),
+  fc.constantFrom('-1', '1e3', '0x10', '99999999999999999999', '', ' 5', '1.5', String(2 ** 53)),
+  hostileString.map(headerSafe),
+);
+const flag = fc.oneof(
+  { arbitrary: fc.constantFrom('?0', '?1'), weight: 4 },
+  { arbitrary: fc.constantFrom('?2', '1', 'true', '', '?1;x'), weight: 1 },
+);
+
+/** /api/v1/uploads in both protocols: every header the endpoint reads, plausible and hostile, with or without a body. */
+export function resumableRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
+  const protocol = fc.oneof(
+    { arbitrary: fc.constant({ 'Tus-Resumable': '1.0.0' } as Record<string, string>), weight: 4 },
+    { arbitrary: fc.constantFrom('3', '5', '6', '7', '8').map((v) => ({ 'Upload-Draft-Interop-Version': v })), weight: 4 },
+    {
+      arbitrary: fc.constantFrom<Record<string, string>>(
+        {},
+        { 'Tus-Resumable': '0.2.2' },
+        { 'Upload-Draft-Interop-Version': '2' },
+        { 'Upload-Draft-Interop-Version': 'x', 'Tus-Resumable': '1.0.0' },
+      ),
+      weight: 1,
+    },
+  );
+  const target = fc.oneof(
+    { arbitrary: fc.constantFrom('POST', 'OPTIONS').map((m) => [m, '/api/v1/uploads'] as const), weight: 3 },
+    {
+      arbitrary: fc
+        .tuple(fc.constantFrom('HEAD', 'PATCH', 'DELETE', 'OPTIONS', 'GET', 'PUT'), fc.oneof(fc.uuid(), pathSegment))
+        .map(([m, id]) => [m, `/api/v1/uploads/${id}`] as const),
+      weight: 2,
+    },
+  );
+  const optional = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
+  // Creations that get past validation, so the appends behind them (offsets, checksums, completion) are reached.
+  const plausible = fc
+    .tuple(
+      fc.constantFrom<Record<string, string>>(
+        { 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream' },
+        { 'Upload-Draft-Interop-Version': '3' },
+        { 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?1' },
+        { 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?0' },
+      ),
+      authArb(f, 'api'),
+      fileBytes,
+      fc.constantFrom('exact', 'short', 'long', 'defer'),
+      optional(fc.constantFrom(`sha256 ${b64('x')}`, 'sha1 AAAA')),
+    )
+    .map(([proto, auth, body, length, checksum]) => {
+      const tus = 'Tus-Resumable' in proto;
+      const declared = length === 'exact' ? body.length : length === 'short' ? Math.max(0, body.length - 1) : body.length + 1;
+      return {
+        family: 'resumable',
+        method: 'POST',
+        path: '/api/v1/uploads',
+        headers: {
+          ...proto,
+          ...auth,
+          'Upload-Metadata': `deviceAssetId ${b64(`fuzz-${body.length}`)},fileName ${b64('IMG_1.jpg')}`,
+          ...(tus && length === 'defer' ? { 'Upload-Defer-Length': '1' } : { 'Upload-Length': String(declared) }),
+          ...(checksum ? { 'Upload-Checksum': checksum } : {}),
+        },
+        body,
+      };
+    });
+  const hostile = fc
+    .tuple(
+      target,
+      protocol,
+      authArb(f, 'api'),
+      fc.record(
+        {
+          'Upload-Length': lengthValue,
+          'Upload-Defer-Length': fc.constantFrom('1', '0', 'yes'),
+          'Upload-Offset': lengthValue,
+          'Upload-Metadata': uploadMetadata,
+          'Upload-Checksum': fc.oneof(
+            fc.constantFrom('sha256', 'sha1', 'md5', 'crc32').map((a) => `${a} ${b64('x'.repeat(20))}`),
+            hostileString.map(headerSafe),
+          ),
+          'Upload-Complete': flag,
+          'Upload-Incomplete': flag,
+          'Repr-Digest': fc.oneof(
+            hexHash.map((h) => `sha-256=:${Buffer.from(h.slice(0, 64), 'hex').toString('base64')}:`),
+            hostileString.map(headerSafe),
+          ),
+          'Content-Type': fc.constantFrom('application/offset+octet-stream', 'application/partial-upload', 'image/jpeg', '', ';'),
+        },
+        { requiredKeys: [] },
+      ),
+      optional(fileBytes),
+    )
+    .map(([[method, path], proto, auth, headers, body]) => ({
+      family: 'resumable',
+      method,
+      path,
+      headers: { ...proto, ...auth, ...Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== undefined)) } as Record<
+        string,
+        string
+      >,
+      body: method === 'HEAD' || method === 'OPTIONS' ? Buffer.alloc(0) : (body ?? Buffer.alloc(0)),
+    }));
+  return fc.oneof({ arbitrary: plausible, weight: 1 }, { arbitrary: hostile, weight: 2 });
+}
+
 // ----------------------------------------------------------------------------------------------- header mischief
 export function headerRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
   const target = fc.constantFrom(
@@ -878,6 +1020,8 @@ export function send(baseUrl: string, req: FuzzRequest, timeoutMs: number): Prom
 const CONTRACT_CODES = new Set(Object.keys(ERROR_CODES).filter((c) => c !== 'internal'));
 // WebDAV's two statuses the JSON API never uses (src/webdav/errors.ts), in the same error shape.
 const DAV_CODES = new Set(['method_not_allowed', 'precondition_failed']);
+// The statuses only the resumable endpoint uses (src/resumable): tus's 412, 423 and 460, with contract codes.
+const RESUMABLE_STATUS_TEXT: Record<number, string> = { 460: 'Checksum Mismatch' };
 
 /** What is wrong with this answer, or null: no 5xx, no silence, and every 4xx the contract's JSON error. */
 export function judge(req: FuzzRequest, res: RawResponse | null | undefined): string | null {
@@ -894,7 +1038,7 @@ export function judge(req: FuzzRequest, res: RawResponse | null | undefined): st
     return `${res.status} with content-type ${res.headers['content-type']}`;
   const keys = Object.keys(body).sort().join(',');
   if (keys !== 'code,error,message,statusCode') return `${res.status} error body has keys ${keys}`;
-  if (body.statusCode !== res.status || body.error !== STATUS_CODES[res.status])
+  if (body.statusCode !== res.status || body.error !== (STATUS_CODES[res.status] ?? RESUMABLE_STATUS_TEXT[res.status]))
     return `${res.status} body says ${body.statusCode} ${String(body.error)}`;
   const dav = req.path.startsWith('/dav') || req.path.startsWith('/remote.php/') || (req.raw?.includes('/dav/') ?? false);
   if (!CONTRACT_CODES.has(String(body.code)) && !(dav && DAV_CODES.has(String(body.code))))

@@ -1,0 +1,226 @@
+import { createHash, type Hash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import type { FastifyRequest } from 'fastify';
+import type { AuthedDevice } from '../http/auth.ts';
+import { ApiError } from '../http/errors.ts';
+import { registerUpload } from '../ingest/register.ts';
+import { tap } from '../intake/body-tap.ts';
+import type { IntakeUpload } from '../intake/intake.ts';
+import { countBody } from '../intake/metrics.ts';
+import { SNIFF_BYTES, sniffMedia } from '../media/sniff.ts';
+import type { Services } from '../services.ts';
+import { appendBody, TooMuchContent } from './append.ts';
+import { hashPrefix, HashCheckpoints } from './hash-state.ts';
+import type { UploadLocks } from './lock.ts';
+import { ResumableError, type DeclaredChecksum, type Protocol } from './protocol.ts';
+import { UPLOAD_TTL_MS, UploadStore, type UploadRow } from './store.ts';
+
+/** A long append without a per-request checksum records its progress every so often: a crash then loses at most this. */
+const CHECKPOINT_BYTES = 64 * 1024 * 1024;
+
+export interface Completed {
+  assetId: string;
+  duplicate: boolean;
+}
+
+export interface AppendRequest {
+  /** The offset the client says it appends at. */
+  offset: number;
+  /** Draft only: whether this request's content finishes the upload. tus finishes when the length is reached. */
+  final?: boolean;
+  /** A length declared now (tus deferred length, the draft's Upload-Length on a later request). */
+  length?: number;
+  checksum?: DeclaredChecksum;
+  /** A whole-file SHA-256 declared on this request (Repr-Digest). */
+  sha256?: string;
+}
+
+/** What a resumable upload's requests share: the rows and files, the cross-process locks, the hash checkpoints. */
+export class ResumableUploads {
+  readonly store: UploadStore;
+  readonly checkpoints = new HashCheckpoints();
+
+  constructor(
+    readonly services: Services,
+    readonly locks: UploadLocks,
+  ) {
+    this.store = new UploadStore(services.db, services.config.spoolDir, () => services.clock());
+  }
+
+  /** Refused while another request appends to the upload: tus clients know 423 and retry; the draft says 409. */
+  busy(proto: Protocol): Error {
+    const message = 'Another request is appending to this upload: ask for its offset again and resume from there';
+    return proto.kind === 'tus' ? new ResumableError(423, 'conflict', message) : new ApiError('conflict', message);
+  }
+
+  /**
+   * Append a request's body at the upload's durable offset and, when that finishes the upload, take it through the
+   * intake once. Caller holds the upload's lock. The offset recorded (and told) is always bytes fsynced; a cut body
+   * keeps what arrived unless a checksum covered the request, which then cannot be verified and is dropped whole.
+   */
+  async append(
+    request: FastifyRequest,
+    upload: IntakeUpload,
+    device: AuthedDevice,
+    row: UploadRow,
+    req: AppendRequest,
+    withBody: boolean,
+  ): Promise<{ row: UploadRow; completed: Completed | null }> {
+    const { config } = this.services;
+    if (req.offset !== row.offset) {
+      throw new ApiError('conflict', `Upload-Offset ${req.offset} is not the upload's offset (${row.offset})`);
+    }
+    let length = row.length;
+    if (req.length !== undefined) {
+      if (length !== null && length !== req.length)
+        throw new ApiError('validation_failed', `Upload-Length ${req.length} contradicts the upload's length ${length}`);
+      if (req.length < row.offset)
+        throw new ApiError('validation_failed', `Upload-Length ${req.length} is less than the bytes already received`);
+      if (req.length > config.maxUploadBytes)
+        throw new ApiError('payload_too_large', `File exceeds the limit of ${config.maxUploadBytes} bytes`);
+      length = req.length;
+    }
+    const sha256 = req.sha256;
+    if (sha256 && row.sha256 && sha256 !== row.sha256)
+      throw new ApiError('hash_mismatch', 'Repr-Digest contradicts the sha256 declared for this upload');
+    const limit = (length ?? config.maxUploadBytes) - row.offset;
+    const declared = Number(request.headers['content-length']);
+    if (withBody && Number.isFinite(declared) && declared > limit) throw tooMuch(length, config.maxUploadBytes);
+
+    const file = this.store.partPath(row.id);
+    const { handle, size } = await this.store.openForAppend(row.id, row.offset);
+    let closed = false;
+    const close = async () => {
+      if (closed) return;
+      closed = true;
+      await handle.close();
+    };
+    try {
+      if (size < row.offset) {
+        // The disk lost bytes it had acknowledged: its content is the truth, and the client must resume from it.
+        await this.store.saveOffset(row.id, size);
+        this.checkpoints.drop(row.id);
+        throw new ApiError('conflict', `The relay holds ${size} bytes of this upload: resume from there`);
+      }
+      const whole: Hash = this.checkpoints.take(row.id, row.offset) ?? (await hashPrefix(file, row.offset));
+      const perRequest = req.checksum ? createHash(req.checksum.algorithm) : undefined;
+      let written = 0;
+      let failure: unknown;
+      if (withBody) {
+        const body = tap(request.raw);
+        countBody(request.raw, body);
+        const outcome = await appendBody(body, {
+          handle,
+          position: row.offset,
+          limit,
+          hashes: perRequest ? [whole, perRequest] : [whole],
+          signal: upload.signal,
+          ...(perRequest
+            ? {}
+            : { checkpoint: { everyBytes: CHECKPOINT_BYTES, save: (offset: number) => this.store.saveOffset(row.id, offset) } }),
+        });
+        written = outcome.written;
+        failure = outcome.error;
+      }
+      // fdatasync: the data and the size that reads it back, without the timestamps fsync would also flush.
+      await handle.datasync();
+      const verified = perRequest ? failure === undefined && perRequest.digest('base64') === req.checksum!.expected : true;
+      if (!verified) {
+        // A request whose checksum failed, or that cannot be checked (cut short), keeps none of its bytes.
+        await handle.truncate(row.offset);
+        await handle.sync();
+        this.checkpoints.drop(row.id);
+        if (failure === undefined)
+          throw new ResumableError(460, 'hash_mismatch', `The content does not match Upload-Checksum (${req.checksum!.algorithm})`);
+        throw failure;
+      }
+      const offset = row.offset + written;
+      if (failure !== undefined) {
+        // Keep what arrived whole and durable: the client resumes from here.
+        await this.store.saveOffset(row.id, offset);
+        this.checkpoints.put(row.id, offset, whole);
+        throw failure instanceof TooMuchContent ? tooMuch(length, config.maxUploadBytes) : failure;
+      }
+      const final = req.final ?? (length !== null && offset === length);
+      if (req.final) {
+        if (length !== null && offset !== length) {
+          await handle.truncate(row.offset);
+          await handle.sync();
+          this.checkpoints.drop(row.id);
+          throw new ApiError('validation_failed', `The upload ended at ${offset} bytes, not at its declared length ${length}`);
+        }
+        length = offset;
+      }
+      if (row.offset < SNIFF_BYTES && (offset >= SNIFF_BYTES || final) && offset > 0) await this.judgeHead(row, handle, offset);
+      await this.store.saveOffset(row.id, offset, length !== row.length ? length : undefined, sha256 && !row.sha256 ? sha256 : undefined);
+      const next: UploadRow = {
+        ...row,
+        offset,
+        length,
+        sha256: row.sha256 ?? sha256 ?? null,
+        expiresAt: new Date(this.services.clock().getTime() + UPLOAD_TTL_MS),
+      };
+      await close();
+      if (!final) {
+        this.checkpoints.put(row.id, offset, whole);
+        return { row: next, completed: null };
+      }
+      return { row: next, completed: await this.complete(device, next, upload, whole.digest('hex')) };
+    } finally {
+      await close();
+    }
+  }
+
+  /**
+   * Finish an upload whose bytes are all durable: verify the declared hash, then the same intake as every door
+   * (sniffing and size limit in BlobStore.adopt, content lock and registration in registerUpload, forwarding).
+   * Caller holds the lock. Content the relay refuses (not media, wrong hash) ends the upload and leaves nothing.
+   */
+  async complete(device: AuthedDevice, row: UploadRow, upload: IntakeUpload | null, sha256?: string): Promise<Completed> {
+    const file = this.store.partPath(row.id);
+    const actual = sha256 ?? (await hashPrefix(file, row.offset)).digest('hex');
+    if (row.sha256 && row.sha256 !== actual) {
+      await this.forget(row.id);
+      throw new ApiError('hash_mismatch', `Declared sha256 ${row.sha256} does not match the content (${actual})`);
+    }
+    let temp;
+    try {
+      temp = await this.services.blobs.adopt(file, this.services.config.maxUploadBytes, actual);
+    } catch (err) {
+      if (err instanceof ApiError) await this.forget(row.id);
+      throw err;
+    }
+    let registered;
+    try {
+      registered = await registerUpload(this.services, device, temp, row.meta);
+    } catch (err) {
+      await this.services.blobs.discard(temp.tempPath);
+      throw err;
+    }
+    upload?.committed(registered.duplicate ? 'duplicate' : 'created');
+    await this.store.markCompleted(row.id, registered.assetId, registered.duplicate);
+    await this.store.unlinkPart(row.id);
+    this.checkpoints.drop(row.id);
+    return { assetId: registered.assetId, duplicate: registered.duplicate };
+  }
+
+  /** Refuse content that is not a photo or video as soon as its head is in, not after gigabytes. */
+  private async judgeHead(row: UploadRow, handle: FileHandle, offset: number): Promise<void> {
+    const head = Buffer.alloc(Math.min(offset, SNIFF_BYTES));
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    if (await sniffMedia(head.subarray(0, bytesRead))) return;
+    await this.forget(row.id);
+    throw new ApiError('unsupported_media_type', 'The content is not a photo or video format Google Photos accepts');
+  }
+
+  async forget(id: string): Promise<void> {
+    this.checkpoints.drop(id);
+    await this.store.remove(id);
+  }
+}
+
+function tooMuch(length: number | null, max: number): ApiError {
+  return length !== null
+    ? new ApiError('validation_failed', `The content goes past the upload's length (${length} bytes)`)
+    : new ApiError('payload_too_large', `File exceeds the limit of ${max} bytes`);
+}

@@ -1,0 +1,210 @@
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { Db } from '../db/client.ts';
+import { newId } from '../db/ids.ts';
+import type { AssetMeta } from '../ingest/register.ts';
+
+/** How long an upload nobody appends to is kept (renewed by every append), and a completed one remembered. */
+export const UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
+/** Open (incomplete) uploads one device may hold at once. */
+export const MAX_OPEN_UPLOADS_PER_DEVICE = 100;
+
+export interface UploadRow {
+  id: string;
+  deviceId: string;
+  protocol: string;
+  length: number | null;
+  offset: number;
+  meta: AssetMeta;
+  sha256: string | null;
+  assetId: string | null;
+  duplicate: boolean;
+  completedAt: Date | null;
+  expiresAt: Date;
+}
+
+type Raw = {
+  id: string;
+  deviceId: string;
+  protocol: string;
+  length: bigint | null;
+  offset: bigint;
+  deviceAssetId: string;
+  fileName: string;
+  fileCreatedAt: Date | null;
+  sha256: string | null;
+  assetId: string | null;
+  duplicate: boolean;
+  completedAt: Date | null;
+  expiresAt: Date;
+};
+
+function toRow(r: Raw): UploadRow {
+  return {
+    id: r.id,
+    deviceId: r.deviceId,
+    protocol: r.protocol,
+    length: r.length === null ? null : Number(r.length),
+    offset: Number(r.offset),
+    meta: { deviceAssetId: r.deviceAssetId, fileName: r.fileName, fileCreatedAt: r.fileCreatedAt },
+    sha256: r.sha256,
+    assetId: r.assetId,
+    duplicate: r.duplicate,
+    completedAt: r.completedAt,
+    expiresAt: r.expiresAt,
+  };
+}
+
+/**
+ * Resumable uploads' state: a row each in Postgres (who, how long, metadata, the durable offset) and the bytes in
+ * `<spool>/uploads/<id>.part`. The row is written before the file exists and deleted before the file goes, so a
+ * file without a row is debris the sweep may remove, and a row without a file is an upload with nothing durable yet.
+ */
+export class UploadStore {
+  readonly dir: string;
+
+  constructor(
+    private readonly db: Db,
+    spoolDir: string,
+    private readonly clock: () => Date,
+  ) {
+    this.dir = path.join(spoolDir, 'uploads');
+  }
+
+  partPath(id: string): string {
+    return path.join(this.dir, `${id}.part`);
+  }
+
+  async create(input: {
+    deviceId: string;
+    protocol: string;
+    length: number | null;
+    meta: AssetMeta;
+    sha256: string | undefined;
+  }): Promise<UploadRow> {
+    const id = newId();
+    const now = this.clock();
+    const raw = await this.db.resumableUpload.create({
+      data: {
+        id,
+        deviceId: input.deviceId,
+        protocol: input.protocol,
+        length: input.length === null ? null : BigInt(input.length),
+        deviceAssetId: input.meta.deviceAssetId,
+        fileName: input.meta.fileName,
+        fileCreatedAt: input.meta.fileCreatedAt,
+        sha256: input.sha256 ?? null,
+        expiresAt: new Date(now.getTime() + UPLOAD_TTL_MS),
+        createdAt: now,
+      },
+    });
+    return toRow(raw);
+  }
+
+  async openCount(deviceId: string): Promise<number> {
+    return this.db.resumableUpload.count({ where: { deviceId, completedAt: null } });
+  }
+
+  /** The device's upload, unless it expired; another device's upload does not exist for this one. */
+  async find(id: string, deviceId: string): Promise<UploadRow | null> {
+    const raw = await this.db.resumableUpload.findUnique({ where: { id } });
+    if (!raw || raw.deviceId !== deviceId || raw.expiresAt.getTime() <= this.clock().getTime()) return null;
+    return toRow(raw);
+  }
+
+  /** Record bytes as durable (already fsynced), and give the upload another lease of life. */
+  async saveOffset(id: string, offset: number, length?: number | null, sha256?: string): Promise<void> {
+    await this.db.resumableUpload.update({
+      where: { id },
+      data: {
+        offset: BigInt(offset),
+        expiresAt: new Date(this.clock().getTime() + UPLOAD_TTL_MS),
+        ...(length !== undefined ? { length: length === null ? null : BigInt(length) } : {}),
+        ...(sha256 !== undefined ? { sha256 } : {}),
+      },
+    });
+  }
+
+  async markCompleted(id: string, assetId: string, duplicate: boolean): Promise<void> {
+    const now = this.clock();
+    await this.db.resumableUpload.update({
+      where: { id },
+      data: { assetId, duplicate, completedAt: now, expiresAt: new Date(now.getTime() + UPLOAD_TTL_MS) },
+    });
+  }
+
+  /**
+   * Open the upload's file for an append, cut back to the durable offset: bytes past it were never acknowledged
+   * (a crash between their write and their fsync). Returns the offset the file really holds: less than the row's
+   * only when the disk lost acknowledged bytes, which the caller must then take as the truth.
+   */
+  async openForAppend(id: string, offset: number): Promise<{ handle: FileHandle; size: number }> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const handle = await open(this.partPath(id), constants.O_RDWR | constants.O_CREAT, 0o600);
+    try {
+      const size = (await handle.stat()).size;
+      if (size > offset) {
+        await handle.truncate(offset);
+        await handle.sync();
+        return { handle, size: offset };
+      }
+      if (size === 0 && offset === 0) await fsyncDir(this.dir);
+      return { handle, size };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  /** Forget the upload: its row, then its bytes. */
+  async remove(id: string): Promise<void> {
+    await this.db.resumableUpload.deleteMany({ where: { id } });
+    await this.unlinkPart(id);
+  }
+
+  async unlinkPart(id: string): Promise<void> {
+    await unlink(this.partPath(id)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+
+  /** Ids of expired uploads, oldest first. */
+  async expired(limit = 500): Promise<string[]> {
+    const rows = await this.db.resumableUpload.findMany({
+      where: { expiresAt: { lte: this.clock() } },
+      select: { id: true },
+      orderBy: { expiresAt: 'asc' },
+      take: limit,
+    });
+    return rows.map((r) => r.id);
+  }
+
+  /** Part files older than `olderThanMs` whose row is gone (a crash between the row's delete and the unlink). */
+  async orphanParts(olderThanMs: number): Promise<string[]> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    const ids = names.filter((n) => n.endsWith('.part')).map((n) => n.slice(0, -'.part'.length));
+    if (ids.length === 0) return [];
+    const known = new Set(
+      (await this.db.resumableUpload.findMany({ where: { id: { in: ids.filter(isUuid) } }, select: { id: true } })).map((r) => r.id),
+    );
+    const orphans: string[] = [];
+    for (const id of ids) {
+      if (known.has(id)) continue;
+      const info = await stat(this.partPath(id)).catch(() => null);
+      if (info && this.clock().getTime() - info.mtimeMs >= olderThanMs) orphans.push(id);
+    }
+    return orphans;
+  }
+}
+
+const isUuid = (v: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v);
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
