@@ -19,6 +19,7 @@ import queueBoard from './admin/queue-board.ts';
 import helmet from '@fastify/helmet';
 import metricsRoutes from './ops/metrics-routes.ts';
 import webdav from './webdav/plugin.ts';
+import webApp from './web/plugin.ts';
 
 export interface AppHandle {
   app: FastifyInstance;
@@ -89,6 +90,8 @@ export async function buildApp(services: Services): Promise<AppHandle> {
   await app.register(queueBoard, { services });
   await app.register(callbackRoute, { services });
   await app.register(webdav, { services, uploads });
+  // The pages set their own strict CSP (src/web/html.ts); the helmet registration above leaves CSP to them.
+  await app.register(webApp, { services });
   await app.register(
     async (api) => {
       await api.register(deviceRoutes, { services });
