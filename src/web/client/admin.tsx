@@ -209,7 +209,7 @@ function Accounts({ token, accounts, status, reload }: { token: string; accounts
                 </p>
               )}
               <p>
-                Waiting: <strong data-testid="backlog">{s?.backlog ?? 0}</strong> ({bytes(s?.backlogBytes ?? a.backlogBytes)}), ETA {duration(s?.etaSeconds ?? null)}
+                Waiting: <strong data-testid="backlog">{s?.backlog ?? 0}</strong> ({bytes(s?.backlogBytes ?? a.backlogBytes)}), ETA {s?.backlog ? duration(s?.etaSeconds ?? null) : '—'}
                 {s?.held && <> · held: {s.held}</>} · backed up {a.counts.backedUp ?? 0} · failed {a.counts.failed ?? 0} · devices {a.devices}
               </p>
               <LinkGoogle token={token} account={a} />
@@ -448,4 +448,7 @@ function Admin() {
   );
 }
 
-render(<Admin />, document.getElementById('root')!);
+const root = document.getElementById('root')!;
+// The shell's "Loading…" is not Preact's to diff: clear it first.
+root.textContent = '';
+render(<Admin />, root);

@@ -320,4 +320,7 @@ function Phone() {
   return <PairPage onPaired={setPaired} />;
 }
 
-render(<Phone />, document.getElementById('root')!);
+const root = document.getElementById('root')!;
+// The shell's "Loading…" is not Preact's to diff: clear it first.
+root.textContent = '';
+render(<Phone />, root);
