@@ -146,11 +146,22 @@ it('uploads 20 photos and a 50 MB video from the browser; a reload resumes; a se
   await page.reload();
   await page.getByLabel('Choose photos and videos').setInputFiles(files);
   const videoRow = page.locator('ul.files li', { hasText: 'VIDEO.mp4' });
-  await waitFor('video half sent', async () => {
-    if ((await videoRow.getAttribute('data-state')) !== 'uploading') return false;
-    const value = Number(await videoRow.locator('progress').getAttribute('value').catch(() => '0'));
-    return value >= 16 * 1024 * 1024;
-  }, 120_000, 50);
+  const videoSent = (bytes: number) =>
+    waitFor(`video ${bytes} bytes sent`, async () => {
+      if ((await videoRow.getAttribute('data-state')) !== 'uploading') return false;
+      const value = Number(await videoRow.locator('progress').getAttribute('value', { timeout: 1000 }).catch(() => '0'));
+      return value >= bytes;
+    }, 120_000, 50);
+  await videoSent(8 * 1024 * 1024);
+  // Pause: nothing more goes out until Resume.
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await page.getByTestId('upload-summary').filter({ hasText: /^Paused/ }).waitFor();
+  await new Promise((r) => setTimeout(r, 1000));
+  const whilePaused = uploads.length;
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(uploads.length, whilePaused, 'no request while paused');
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await videoSent(16 * 1024 * 1024);
   await shot('phone-upload');
   await page.reload();
   const patchesBefore = uploads.length;
@@ -171,7 +182,8 @@ it('uploads 20 photos and a 50 MB video from the browser; a reload resumes; a se
   const before = uploads.length;
   await page.getByLabel('Choose photos and videos').setInputFiles(files);
   await waitFor('all known', async () => /^Done: 21 of 21 files/.test(await page.getByTestId('upload-summary').innerText()), 60_000, 200);
-  assert.equal(uploads.length, before, 'no request to the resumable endpoint');
+  // Only the page's discovery (OPTIONS) on load: no upload created, no byte sent.
+  assert.deepEqual(uploads.slice(before).filter((u) => u.method !== 'OPTIONS'), [], 'nothing sent to the resumable endpoint');
   assert.equal(await page.locator('ul.files li[data-state=known]').count(), 21);
   assert.equal((await assetsOf(rig, accountId)).length, 24);
 });
