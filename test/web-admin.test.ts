@@ -140,6 +140,8 @@ it('the Nextcloud app QR (when the relay has the Nextcloud door)', async (t) => 
   }
   await card('Alice').getByRole('button', { name: 'Nextcloud app QR' }).click();
   await card('Alice').getByTestId('nextcloud-qr').locator('canvas').waitFor();
+  // The QR holds a new device's login: it is listed with the others.
+  await page.getByTestId("device-Alice's Nextcloud app").waitFor();
   await shot('admin-nextcloud-qr');
 });
 
