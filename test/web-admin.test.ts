@@ -75,13 +75,20 @@ it('signs in, creates an account and links Google Photos through the consent pag
 
   const email = uniqueEmail('alice');
   await rig.control('POST', '/emulator/consent', { email });
-  const [popup] = await Promise.all([context.waitForEvent('page'), card('Alice').getByRole('button', { name: 'Link Google Photos' }).click()]);
+  const [popup] = await Promise.all([
+    context.waitForEvent('page'),
+    card('Alice').getByRole('button', { name: 'Link Google Photos' }).click(),
+  ]);
   // The emulator's consent approves at once and redirects to the relay's callback, which says so.
   await popup.waitForURL(/\/oauth\/google\/callback/);
   await popup.waitForLoadState();
   await popup.close();
   // The dashboard notices by polling.
-  await waitFor('linked on the dashboard', async () => /linked \(/.test(await card('Alice').getByTestId('google-status').innerText()), 15_000);
+  await waitFor(
+    'linked on the dashboard',
+    async () => /linked \(/.test(await card('Alice').getByTestId('google-status').innerText()),
+    15_000,
+  );
   assert.match(await card('Alice').getByTestId('google-status').innerText(), new RegExp(email));
 });
 
@@ -96,7 +103,9 @@ it('the paste-the-redirect fallback completes a link', async () => {
   const { body } = await rig.admin.call('POST', `/api/v1/admin/accounts/${bob.id}/google/authorize`, {});
   const redirect = (await fetch(body.authUrl, { redirect: 'manual' })).headers.get('location')!;
   await card('Bob').getByRole('button', { name: 'Paste the redirect' }).click();
-  await card('Bob').getByLabel(/Address the consent ended on/).fill(redirect);
+  await card('Bob')
+    .getByLabel(/Address the consent ended on/)
+    .fill(redirect);
   await card('Bob').getByRole('button', { name: 'Complete the link' }).click();
   await waitFor('Bob linked', async () => /linked \(/.test(await card('Bob').getByTestId('google-status').innerText()), 15_000);
 });
@@ -130,7 +139,10 @@ it('pairs a phone: QR code and the code in text; the device shows up', async () 
 });
 
 it('the Nextcloud app QR (when the relay has the Nextcloud door)', async (t) => {
-  const probe = await rig.admin.call('POST', '/api/v1/admin/accounts/00000000-0000-0000-0000-000000000000/devices', { name: 'x', platform: 'android' });
+  const probe = await rig.admin.call('POST', '/api/v1/admin/accounts/00000000-0000-0000-0000-000000000000/devices', {
+    name: 'x',
+    platform: 'android',
+  });
   if (probe.status === 404 && /^Route /.test(probe.body?.message ?? '')) {
     // The page says so instead of failing.
     await card('Alice').getByRole('button', { name: 'Nextcloud app QR' }).click();
@@ -206,5 +218,8 @@ it('the admin token never appeared in a URL or in the relay log; no page errors'
   assert.ok(log.length > 1000, 'the log was captured');
   assert.ok(log.includes('/api/v1/admin/status'), 'the dashboard requests are in the log');
   assert.ok(!log.includes(ADMIN_TOKEN), 'the admin token is in the relay log');
-  assert.deepEqual(pageErrors.filter((e) => !/401|403|Failed to load resource/.test(e)), []);
+  assert.deepEqual(
+    pageErrors.filter((e) => !/401|403|Failed to load resource/.test(e)),
+    [],
+  );
 });

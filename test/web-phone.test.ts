@@ -37,7 +37,8 @@ after(async () => {
 });
 
 const shot = (name: string) => page.screenshot({ path: `docs/screenshots/${name}.png`, fullPage: true });
-const deviceToken = () => page.evaluate(() => JSON.parse(localStorage.getItem('photo-relay.device') ?? 'null')?.token as string | undefined);
+const deviceToken = () =>
+  page.evaluate(() => JSON.parse(localStorage.getItem('photo-relay.device') ?? 'null')?.token as string | undefined);
 
 async function resumableEndpoint(): Promise<boolean> {
   const res = await fetch(`${rig.relay.url}/api/v1/uploads`, { method: 'OPTIONS', headers: { 'tus-resumable': '1.0.0' } });
@@ -80,7 +81,11 @@ it('opening the pairing URL pairs the phone and says which account it backs up t
   assert.equal(device.status, 200);
   assert.equal(device.body.accountId, accountId);
   // The same code does not pair twice.
-  assert.equal((await new Client(rig.relay.url, '').call('POST', '/api/v1/pair', { code: pairing.code, name: 'x', platform: 'android' })).status >= 400, true);
+  assert.equal(
+    (await new Client(rig.relay.url, '').call('POST', '/api/v1/pair', { code: pairing.code, name: 'x', platform: 'android' })).status >=
+      400,
+    true,
+  );
 });
 
 it('offers the backup apps: Nextcloud link, WebDAV settings with copy buttons', async () => {
@@ -96,13 +101,17 @@ it('offers the backup apps: Nextcloud link, WebDAV settings with copy buttons', 
   await page.getByRole('button', { name: 'Copy Server' }).click();
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), `${rig.relay.url}/dav/`);
   // The WebDAV settings work: the same device token opens /dav/.
-  const dav = await fetch(`${rig.relay.url}/dav/`, { method: 'PROPFIND', headers: { depth: '0', authorization: `Basic ${Buffer.from(`Android phone:${token}`).toString('base64')}` } });
+  const dav = await fetch(`${rig.relay.url}/dav/`, {
+    method: 'PROPFIND',
+    headers: { depth: '0', authorization: `Basic ${Buffer.from(`Android phone:${token}`).toString('base64')}` },
+  });
   assert.equal(dav.status, 207);
 });
 
 it('"safe to free up space" lists what reached Google Photos', async () => {
   const phone = new Client(rig.relay.url, (await deviceToken())!);
-  for (let i = 0; i < 3; i++) assert.equal((await phone.upload(jpeg(3000 + i), { deviceAssetId: `native-${i}` }, `NATIVE_${i}.jpg`)).status, 201);
+  for (let i = 0; i < 3; i++)
+    assert.equal((await phone.upload(jpeg(3000 + i), { deviceAssetId: `native-${i}` }, `NATIVE_${i}.jpg`)).status, 201);
   await waitAllState(rig, accountId, 'backed_up', 30_000, 3);
   await waitFor('three safe', async () => (await page.getByTestId('safe-count').innerText()) === '3', 15_000);
   const list = await page.getByTestId('safe-list').innerText();
@@ -147,15 +156,28 @@ it('uploads 20 photos and a 50 MB video from the browser; a reload resumes; a se
   await page.getByLabel('Choose photos and videos').setInputFiles(files);
   const videoRow = page.locator('ul.files li', { hasText: 'VIDEO.mp4' });
   const videoSent = (bytes: number) =>
-    waitFor(`video ${bytes} bytes sent`, async () => {
-      if ((await videoRow.getAttribute('data-state')) !== 'uploading') return false;
-      const value = Number(await videoRow.locator('progress').getAttribute('value', { timeout: 1000 }).catch(() => '0'));
-      return value >= bytes;
-    }, 120_000, 50);
+    waitFor(
+      `video ${bytes} bytes sent`,
+      async () => {
+        if ((await videoRow.getAttribute('data-state')) !== 'uploading') return false;
+        const value = Number(
+          await videoRow
+            .locator('progress')
+            .getAttribute('value', { timeout: 1000 })
+            .catch(() => '0'),
+        );
+        return value >= bytes;
+      },
+      120_000,
+      50,
+    );
   await videoSent(8 * 1024 * 1024);
   // Pause: nothing more goes out until Resume.
   await page.getByRole('button', { name: 'Pause' }).click();
-  await page.getByTestId('upload-summary').filter({ hasText: /^Paused/ }).waitFor();
+  await page
+    .getByTestId('upload-summary')
+    .filter({ hasText: /^Paused/ })
+    .waitFor();
   await new Promise((r) => setTimeout(r, 1000));
   const whilePaused = uploads.length;
   await new Promise((r) => setTimeout(r, 1500));
@@ -183,11 +205,18 @@ it('uploads 20 photos and a 50 MB video from the browser; a reload resumes; a se
   await page.getByLabel('Choose photos and videos').setInputFiles(files);
   await waitFor('all known', async () => /^Done: 21 of 21 files/.test(await page.getByTestId('upload-summary').innerText()), 60_000, 200);
   // Only the page's discovery (OPTIONS) on load: no upload created, no byte sent.
-  assert.deepEqual(uploads.slice(before).filter((u) => u.method !== 'OPTIONS'), [], 'nothing sent to the resumable endpoint');
+  assert.deepEqual(
+    uploads.slice(before).filter((u) => u.method !== 'OPTIONS'),
+    [],
+    'nothing sent to the resumable endpoint',
+  );
   assert.equal(await page.locator('ul.files li[data-state=known]').count(), 21);
   assert.equal((await assetsOf(rig, accountId)).length, 24);
 });
 
 it('no page errors', () => {
-  assert.deepEqual(pageErrors.filter((e) => !/40[0-4]|Failed to load resource/.test(e)), []);
+  assert.deepEqual(
+    pageErrors.filter((e) => !/40[0-4]|Failed to load resource/.test(e)),
+    [],
+  );
 });

@@ -55,12 +55,26 @@ export default async function webApp(app: FastifyInstance, { services }: { servi
   );
   app.get(
     '/app',
-    { schema: { summary: "The phone's page: backup app set-up, upload from the browser, what is safe to delete", tags: ['web'], produces: ['text/html'], response: PageResponse } },
+    {
+      schema: {
+        summary: "The phone's page: backup app set-up, upload from the browser, what is safe to delete",
+        tags: ['web'],
+        produces: ['text/html'],
+        response: PageResponse,
+      },
+    },
     (_request, reply) => send(reply, 'phone', 'Photo Relay'),
   );
   app.get(
     '/admin',
-    { schema: { summary: 'The household dashboard (signs in with the admin token, never in a URL)', tags: ['web'], produces: ['text/html'], response: PageResponse } },
+    {
+      schema: {
+        summary: 'The household dashboard (signs in with the admin token, never in a URL)',
+        tags: ['web'],
+        produces: ['text/html'],
+        response: PageResponse,
+      },
+    },
     (_request, reply) => send(reply, 'admin', 'Photo Relay · Admin'),
   );
 }

@@ -23,7 +23,11 @@ function SignIn({ onSignedIn }: { onSignedIn: (token: string) => void }) {
       onSignedIn(token.trim());
     } catch (err) {
       setToken('');
-      setError(err instanceof ApiFailure && (err.status === 401 || err.status === 403) ? 'Refused: that is not the admin token.' : (err as Error).message);
+      setError(
+        err instanceof ApiFailure && (err.status === 401 || err.status === 403)
+          ? 'Refused: that is not the admin token.'
+          : (err as Error).message,
+      );
     }
   }
   return (
@@ -32,7 +36,14 @@ function SignIn({ onSignedIn }: { onSignedIn: (token: string) => void }) {
       <form onSubmit={submit}>
         <label>
           Admin token
-          <input type="password" name="token" autocomplete="current-password" value={token} onInput={(e) => setToken(e.currentTarget.value)} required />
+          <input
+            type="password"
+            name="token"
+            autocomplete="current-password"
+            value={token}
+            onInput={(e) => setToken(e.currentTarget.value)}
+            required
+          />
         </label>
         <button type="submit">Sign in</button>
       </form>
@@ -74,7 +85,9 @@ function LinkGoogle({ token, account }: { token: string; account: Account }) {
       const { authUrl } = await api<{ authUrl: string }>(token, 'POST', `/api/v1/admin/accounts/${account.id}/google/authorize`, {});
       if (popup) popup.location.href = authUrl;
       else window.open(authUrl, '_blank', 'noopener');
-      setMessage('Consent in the new tab; this page notices when the link is done. If that tab cannot reach the relay, paste its address below.');
+      setMessage(
+        'Consent in the new tab; this page notices when the link is done. If that tab cannot reach the relay, paste its address below.',
+      );
       setShowPaste(true);
     } catch (err) {
       popup?.close();
@@ -130,7 +143,10 @@ function PairPhone({ token, account }: { token: string; account: Account }) {
   async function nextcloudDevice() {
     setError(null);
     try {
-      const r = await api<{ nextcloudLoginUrl: string }>(token, 'POST', `/api/v1/admin/accounts/${account.id}/devices`, { name: `${account.name}'s Nextcloud app`, platform: 'android' });
+      const r = await api<{ nextcloudLoginUrl: string }>(token, 'POST', `/api/v1/admin/accounts/${account.id}/devices`, {
+        name: `${account.name}'s Nextcloud app`,
+        platform: 'android',
+      });
       setNextcloud({ url: r.nextcloudLoginUrl });
     } catch (err) {
       // A relay without the Nextcloud door has no such route (Fastify's "Route POST … not found").
@@ -154,8 +170,8 @@ function PairPhone({ token, account }: { token: string; account: Account }) {
         <figure data-testid="pairing">
           <Qr text={pairUrl} label={`Pairing QR code for ${account.name}`} />
           <figcaption>
-            Scan with the phone's camera, or open <a href={pairUrl}>{pairing.pairUrl.replace(/\?.*$/, '')}</a> and enter code <code data-testid="pairing-code">{pairing.code}</code>. Valid until{' '}
-            {when(pairing.expiresAt)}.
+            Scan with the phone's camera, or open <a href={pairUrl}>{pairing.pairUrl.replace(/\?.*$/, '')}</a> and enter code{' '}
+            <code data-testid="pairing-code">{pairing.code}</code>. Valid until {when(pairing.expiresAt)}.
           </figcaption>
         </figure>
       )}
@@ -199,7 +215,11 @@ function Accounts({ token, accounts, status, reload }: { token: string; accounts
               <p>
                 Google Photos:{' '}
                 <strong data-testid="google-status" class={`google-${a.google.status}`}>
-                  {a.google.status === 'linked' ? `linked${a.google.email ? ` (${a.google.email})` : ''}` : a.google.status === 'needs_reauth' ? 'needs to be linked again' : 'not linked'}
+                  {a.google.status === 'linked'
+                    ? `linked${a.google.email ? ` (${a.google.email})` : ''}`
+                    : a.google.status === 'needs_reauth'
+                      ? 'needs to be linked again'
+                      : 'not linked'}
                 </strong>
                 {a.forwarding === 'paused' && <> · forwarding paused</>}
               </p>
@@ -209,8 +229,10 @@ function Accounts({ token, accounts, status, reload }: { token: string; accounts
                 </p>
               )}
               <p>
-                Waiting: <strong data-testid="backlog">{s?.backlog ?? 0}</strong> ({bytes(s?.backlogBytes ?? a.backlogBytes)}), ETA {s?.backlog ? duration(s?.etaSeconds ?? null) : '—'}
-                {s?.held && <> · held: {s.held}</>} · backed up {a.counts.backedUp ?? 0} · failed {a.counts.failed ?? 0} · devices {a.devices}
+                Waiting: <strong data-testid="backlog">{s?.backlog ?? 0}</strong> ({bytes(s?.backlogBytes ?? a.backlogBytes)}), ETA{' '}
+                {s?.backlog ? duration(s?.etaSeconds ?? null) : '—'}
+                {s?.held && <> · held: {s.held}</>} · backed up {a.counts.backedUp ?? 0} · failed {a.counts.failed ?? 0} · devices{' '}
+                {a.devices}
               </p>
               <LinkGoogle token={token} account={a} />
               <PairPhone token={token} account={a} />
@@ -221,7 +243,14 @@ function Accounts({ token, accounts, status, reload }: { token: string; accounts
       <form onSubmit={create} class="inline">
         <label>
           New account (a household member)
-          <input name="accountName" value={name} onInput={(e) => setName(e.currentTarget.value)} required maxLength={100} placeholder="Name" />
+          <input
+            name="accountName"
+            value={name}
+            onInput={(e) => setName(e.currentTarget.value)}
+            required
+            maxLength={100}
+            placeholder="Name"
+          />
         </label>
         <button type="submit">Create account</button>
       </form>
@@ -271,7 +300,8 @@ function DeviceRow({ token, device, accountName, reload }: { token: string; devi
       <td>{device.platform}</td>
       <td>{when(device.lastSeenAt)}</td>
       <td>
-        {device.counts.backedUp} backed up, {device.counts.pending + device.counts.uploading} waiting, {device.counts.failed} failed · {bytes(device.bytesReceived)}
+        {device.counts.backedUp} backed up, {device.counts.pending + device.counts.uploading} waiting, {device.counts.failed} failed ·{' '}
+        {bytes(device.bytesReceived)}
       </td>
       <td>
         {revoked ? (
@@ -287,7 +317,17 @@ function DeviceRow({ token, device, accountName, reload }: { token: string; devi
   );
 }
 
-function Failures({ token, failed, accounts, reload }: { token: string; failed: any[]; accounts: Map<string, string>; reload: () => void }) {
+function Failures({
+  token,
+  failed,
+  accounts,
+  reload,
+}: {
+  token: string;
+  failed: any[];
+  accounts: Map<string, string>;
+  reload: () => void;
+}) {
   const [error, setError] = useState<string | null>(null);
   async function retry(id: string) {
     try {
@@ -307,7 +347,8 @@ function Failures({ token, failed, accounts, reload }: { token: string; failed: 
         <ul class="failures">
           {failed.map((a) => (
             <li key={a.id} data-testid="failure">
-              <strong>{a.fileName}</strong> ({accounts.get(a.accountId) ?? 'account'}, {bytes(a.size)}): <span class="reason">{a.lastError ?? 'no reason recorded'}</span>{' '}
+              <strong>{a.fileName}</strong> ({accounts.get(a.accountId) ?? 'account'}, {bytes(a.size)}):{' '}
+              <span class="reason">{a.lastError ?? 'no reason recorded'}</span>{' '}
               <button type="button" onClick={() => retry(a.id)} aria-label={`Retry ${a.fileName}`}>
                 Retry
               </button>
@@ -342,7 +383,12 @@ function Status({ status }: { status: any }) {
         <dt>Queues</dt>
         <dd>
           {Object.entries(status.queues as Record<string, Record<string, number>>)
-            .map(([name, depths]) => `${name}: ${Object.entries(depths).map(([k, v]) => `${v} ${k}`).join(', ')}`)
+            .map(
+              ([name, depths]) =>
+                `${name}: ${Object.entries(depths)
+                  .map(([k, v]) => `${v} ${k}`)
+                  .join(', ')}`,
+            )
             .join(' · ') || '—'}
         </dd>
       </dl>

@@ -33,7 +33,11 @@ export async function all<T>(token: string, path: string, max = 100_000): Promis
   let cursor: string | null = null;
   do {
     const sep = path.includes('?') ? '&' : '?';
-    const page: { items: T[]; nextCursor: string | null } = await api(token, 'GET', `${path}${sep}limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    const page: { items: T[]; nextCursor: string | null } = await api(
+      token,
+      'GET',
+      `${path}${sep}limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+    );
     items.push(...page.items);
     cursor = page.nextCursor;
   } while (cursor && items.length < max);

@@ -43,14 +43,22 @@ function PairPage({ onPaired }: { onPaired: (p: Paired) => void }) {
     setBusy(true);
     setError(null);
     try {
-      const r = await api<{ deviceId: string; token: string; accountId: string }>(null, 'POST', '/api/v1/pair', { code: code.trim(), name: name.trim(), platform });
+      const r = await api<{ deviceId: string; token: string; accountId: string }>(null, 'POST', '/api/v1/pair', {
+        code: code.trim(),
+        name: name.trim(),
+        platform,
+      });
       const paired: Paired = { token: r.token, deviceId: r.deviceId, accountId: r.accountId, accountName, deviceName: name.trim() };
       localStorage.setItem(KEY, JSON.stringify(paired));
       // The code is spent: take it out of the address bar and history.
       history.replaceState(null, '', '/app');
       onPaired(paired);
     } catch (err) {
-      setError(err instanceof ApiFailure && (err.status === 404 || err.status === 400) ? 'This pairing code is unknown, used or expired. Ask for a new QR code.' : (err as Error).message);
+      setError(
+        err instanceof ApiFailure && (err.status === 404 || err.status === 400)
+          ? 'This pairing code is unknown, used or expired. Ask for a new QR code.'
+          : (err as Error).message,
+      );
     } finally {
       setBusy(false);
     }
@@ -59,7 +67,15 @@ function PairPage({ onPaired }: { onPaired: (p: Paired) => void }) {
   return (
     <section>
       <h1>Pair this phone</h1>
-      <p>{accountName ? <>This phone will back up to <strong>{accountName}</strong>'s Google Photos.</> : 'This phone will back up through this relay.'}</p>
+      <p>
+        {accountName ? (
+          <>
+            This phone will back up to <strong>{accountName}</strong>'s Google Photos.
+          </>
+        ) : (
+          'This phone will back up through this relay.'
+        )}
+      </p>
       <form onSubmit={pair}>
         <label>
           Pairing code
@@ -113,20 +129,31 @@ function SetUp({ paired }: { paired: Paired }) {
       <h2 id="setup">Set up automatic backup</h2>
       <details open={platform !== 'ios'}>
         <summary>Nextcloud app on Android</summary>
-        <p>Install the Nextcloud app, then tap the button: the app opens already signed in to this relay. Turn on "Auto upload" for your camera folder.</p>
+        <p>
+          Install the Nextcloud app, then tap the button: the app opens already signed in to this relay. Turn on "Auto upload" for your
+          camera folder.
+        </p>
         <p class="links">
           <a class="button" href={nc}>
             Open the Nextcloud app
           </a>
-          <a href="https://play.google.com/store/apps/details?id=com.nextcloud.client" rel="noopener">Google Play</a>
-          <a href="https://f-droid.org/packages/com.nextcloud.client/" rel="noopener">F-Droid</a>
+          <a href="https://play.google.com/store/apps/details?id=com.nextcloud.client" rel="noopener">
+            Google Play
+          </a>
+          <a href="https://f-droid.org/packages/com.nextcloud.client/" rel="noopener">
+            F-Droid
+          </a>
         </p>
       </details>
       <details open={platform === 'ios'}>
         <summary>Nextcloud app on iPhone</summary>
         <ol>
           <li>
-            Install <a href="https://apps.apple.com/app/nextcloud/id1125420102" rel="noopener">Nextcloud</a> from the App Store.
+            Install{' '}
+            <a href="https://apps.apple.com/app/nextcloud/id1125420102" rel="noopener">
+              Nextcloud
+            </a>{' '}
+            from the App Store.
           </li>
           <li>Open it, tap "Log in" and enter the server address below.</li>
           <li>When it asks, sign in with the user and password below.</li>
@@ -178,21 +205,33 @@ function BrowserUploadSection({ paired, onDone }: { paired: Paired; onDone: () =
     <section aria-labelledby="upload">
       <h2 id="upload">Upload from this browser</h2>
       {available === false ? (
-        <p class="note">This relay does not offer resumable uploads yet, so uploading from the browser is not available. Use an app above.</p>
+        <p class="note">
+          This relay does not offer resumable uploads yet, so uploading from the browser is not available. Use an app above.
+        </p>
       ) : (
         <>
           <label class="file">
             Choose photos and videos
-            <input type="file" multiple accept="image/*,video/*" disabled={!!busy || available === null} onChange={(e) => start(e.currentTarget.files)} />
+            <input
+              type="file"
+              multiple
+              accept="image/*,video/*"
+              disabled={!!busy || available === null}
+              onChange={(e) => start(e.currentTarget.files)}
+            />
           </label>
-          <p class="hint">Only what the relay does not have yet is sent. If the page is closed or reloaded, choose the same files again: sending continues where it stopped.</p>
+          <p class="hint">
+            Only what the relay does not have yet is sent. If the page is closed or reloaded, choose the same files again: sending continues
+            where it stopped.
+          </p>
         </>
       )}
       {run && (
         <div class="progress" aria-live="polite">
           <p>
             <span data-testid="upload-summary">
-              {run.finished ? 'Done' : run.paused ? 'Paused' : 'Working'}: {run.items.filter((i) => i.state === 'sent' || i.state === 'known').length} of {run.items.length} files,{' '}
+              {run.finished ? 'Done' : run.paused ? 'Paused' : 'Working'}:{' '}
+              {run.items.filter((i) => i.state === 'sent' || i.state === 'known').length} of {run.items.length} files,{' '}
               {bytes(run.doneBytes)} of {bytes(run.totalBytes)}
             </span>
           </p>
@@ -206,7 +245,9 @@ function BrowserUploadSection({ paired, onDone }: { paired: Paired; onDone: () =
             {run.items.map((item, i) => (
               <li key={i} data-state={item.state}>
                 <span class="name">{item.file.name}</span> <span class="state">{STATE_TEXT[item.state]}</span>
-                {(item.state === 'hashing' || item.state === 'uploading') && <Progress value={item.done} max={item.file.size} label={`Progress of ${item.file.name}`} />}
+                {(item.state === 'hashing' || item.state === 'uploading') && (
+                  <Progress value={item.done} max={item.file.size} label={`Progress of ${item.file.name}`} />
+                )}
                 {item.state === 'failed' && <span class="error"> {item.message}</span>}
               </li>
             ))}
@@ -232,7 +273,10 @@ function Safe({ paired, refresh, onRevoked }: { paired: Paired; refresh: number;
     let stop = false;
     async function poll() {
       try {
-        const [d, list] = await Promise.all([api(paired.token, 'GET', '/api/v1/device'), all<AssetRow>(paired.token, '/api/v1/assets?state=backed_up')]);
+        const [d, list] = await Promise.all([
+          api(paired.token, 'GET', '/api/v1/device'),
+          all<AssetRow>(paired.token, '/api/v1/assets?state=backed_up'),
+        ]);
         if (stop) return;
         setDevice(d);
         setItems(list);
@@ -260,14 +304,18 @@ function Safe({ paired, refresh, onRevoked }: { paired: Paired; refresh: number;
       ) : (
         <>
           <p>
-            <strong data-testid="safe-count">{items.length}</strong> {items.length === 1 ? 'item from this phone is' : 'items from this phone are'} in Google Photos: you may delete them here.
+            <strong data-testid="safe-count">{items.length}</strong>{' '}
+            {items.length === 1 ? 'item from this phone is' : 'items from this phone are'} in Google Photos: you may delete them here.
             {waiting > 0 && <> {waiting} more on their way.</>}
             {device?.counts.failed > 0 && <> {device.counts.failed} could not be backed up; the admin sees why.</>}
           </p>
           <ul class="safe" data-testid="safe-list">
             {items.map((a) => (
               <li key={a.id}>
-                <span class="name">{a.fileName}</span> <span class="meta">{bytes(a.size)}, {when(a.backedUpAt)}</span>
+                <span class="name">{a.fileName}</span>{' '}
+                <span class="meta">
+                  {bytes(a.size)}, {when(a.backedUpAt)}
+                </span>
               </li>
             ))}
           </ul>
@@ -284,8 +332,15 @@ function AppPage({ paired, onForget }: { paired: Paired; onForget: () => void })
       <header>
         <h1>Photo Relay</h1>
         <p data-testid="backs-up-to">
-          <strong>{paired.deviceName}</strong> backs up to {paired.accountName ? <strong>{paired.accountName}</strong> : <>account <code>{paired.accountId.slice(0, 8)}</code></>}'s
-          Google Photos.
+          <strong>{paired.deviceName}</strong> backs up to{' '}
+          {paired.accountName ? (
+            <strong>{paired.accountName}</strong>
+          ) : (
+            <>
+              account <code>{paired.accountId.slice(0, 8)}</code>
+            </>
+          )}
+          's Google Photos.
         </p>
       </header>
       <SetUp paired={paired} />

@@ -57,7 +57,10 @@ export class BrowserUpload {
 
   /** Bytes settled: sent, or known to the relay already (those count as done without being sent). */
   get doneBytes(): number {
-    return this.items.reduce((n, i) => n + (i.state === 'sent' || i.state === 'known' ? i.file.size : i.state === 'uploading' ? i.done : 0), 0);
+    return this.items.reduce(
+      (n, i) => n + (i.state === 'sent' || i.state === 'known' ? i.file.size : i.state === 'uploading' ? i.done : 0),
+      0,
+    );
   }
 
   pause(): void {
@@ -91,7 +94,9 @@ export class BrowserUpload {
     const hashes = [...new Set(this.items.map((i) => i.sha256!))];
     const missing = new Set<string>();
     for (let i = 0; i < hashes.length; i += 1000) {
-      const { missing: m } = await api<{ missing: string[] }>(this.token, 'POST', '/api/v1/assets/check', { sha256: hashes.slice(i, i + 1000) });
+      const { missing: m } = await api<{ missing: string[] }>(this.token, 'POST', '/api/v1/assets/check', {
+        sha256: hashes.slice(i, i + 1000),
+      });
       for (const h of m) missing.add(h);
     }
     for (const item of this.items) {
