@@ -158,14 +158,16 @@ it('the Nextcloud app QR (when the relay has the Nextcloud door)', async (t) => 
 });
 
 it('watches the backlog drain to zero', async () => {
-  await rig.admin.call('PATCH', `/api/v1/admin/accounts/${aliceId}`, { forwarding: 'paused' });
+  await card('Alice').getByRole('button', { name: 'Pause forwarding' }).click();
+  await card('Alice').getByText('forwarding paused').first().waitFor();
+  assert.equal((await rig.admin.call('GET', `/api/v1/admin/accounts/${aliceId}`)).body.forwarding, 'paused');
   for (let i = 0; i < 5; i++) {
     const res = await phone.upload(jpeg(4000 + i), { deviceAssetId: `a-${i}` }, `IMG_${i}.jpg`);
     assert.equal(res.status, 201);
   }
   await waitFor('backlog 5 shown', async () => (await card('Alice').getByTestId('backlog').innerText()) === '5', 15_000);
   await shot('admin-dashboard');
-  await rig.admin.call('PATCH', `/api/v1/admin/accounts/${aliceId}`, { forwarding: 'active' });
+  await card('Alice').getByRole('button', { name: 'Resume forwarding' }).click();
   await waitFor('backlog 0 shown', async () => (await card('Alice').getByTestId('backlog').innerText()) === '0', 30_000);
   assert.match(await card('Alice').innerText(), /backed up 5/);
 });

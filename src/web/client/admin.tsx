@@ -81,6 +81,8 @@ function LinkGoogle({ token, account }: { token: string; account: Account }) {
   async function authorize() {
     // Opened before the request so the browser treats it as the click's popup; pointed at Google when the URL arrives.
     const popup = window.open('about:blank', '_blank');
+    // The consent page gets no handle on this one (no reverse tabnabbing); this page only polls for the result.
+    if (popup) popup.opener = null;
     try {
       const { authUrl } = await api<{ authUrl: string }>(token, 'POST', `/api/v1/admin/accounts/${account.id}/google/authorize`, {});
       if (popup) popup.location.href = authUrl;
@@ -125,6 +127,28 @@ function LinkGoogle({ token, account }: { token: string; account: Account }) {
         </form>
       )}
     </div>
+  );
+}
+
+function ForwardingSwitch({ token, account, reload }: { token: string; account: Account; reload: () => void }) {
+  const [error, setError] = useState<string | null>(null);
+  const next = account.forwarding === 'active' ? 'paused' : 'active';
+  async function toggle() {
+    try {
+      await api(token, 'PATCH', `/api/v1/admin/accounts/${account.id}`, { forwarding: next });
+      setError(null);
+      reload();
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  }
+  return (
+    <>
+      <button type="button" class="secondary" onClick={toggle}>
+        {next === 'paused' ? 'Pause forwarding' : 'Resume forwarding'}
+      </button>
+      {error && <span class="error"> {error}</span>}
+    </>
   );
 }
 
@@ -235,6 +259,7 @@ function Accounts({ token, accounts, status, reload }: { token: string; accounts
                 {a.devices}
               </p>
               <LinkGoogle token={token} account={a} />
+              <ForwardingSwitch token={token} account={a} reload={reload} />
               <PairPhone token={token} account={a} />
             </li>
           );
