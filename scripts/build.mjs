@@ -27,3 +27,21 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 });
+
+// The web pages (src/web/client): one bundle per page plus the style sheet, everything inlined (Preact, hash-wasm,
+// qrcode, tus-js-client) so the pages work on a LAN with no internet. Fixed names: the relay serves them with
+// no-cache, so a new build is seen at once.
+await build({
+  absWorkingDir: root,
+  entryPoints: { phone: 'src/web/client/phone.tsx', admin: 'src/web/client/admin.tsx', style: 'src/web/client/style.css' },
+  outdir: path.join(outdir, 'web'),
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['chrome110', 'firefox115', 'safari16'],
+  jsx: 'automatic',
+  jsxImportSource: 'preact',
+  minify: true,
+  sourcemap: true,
+  logLevel: 'warning',
+});

@@ -45,6 +45,7 @@ function isUpload(request: FastifyRequest): boolean {
 }
 import nextcloud from './nextcloud/plugin.ts';
 import resumableRoutes from './resumable/plugin.ts';
+import webApp from './web/plugin.ts';
 
 export interface AppHandle {
   app: FastifyInstance;
@@ -123,6 +124,8 @@ export async function buildApp(services: Services): Promise<AppHandle> {
   await app.register(callbackRoute, { services });
   await app.register(webdav, { services, uploads });
   await app.register(nextcloud, { services, uploads });
+  // The pages set their own strict CSP (src/web/html.ts); the helmet registration above leaves CSP to them.
+  await app.register(webApp, { services });
   await app.register(
     async (api) => {
       await api.register(deviceRoutes, { services });
