@@ -81,23 +81,45 @@ export function refuseExpectation(request: IncomingMessage, response: ServerResp
   response.end(body);
 }
 
-/** One place turns every error into the contract's JSON shape; 5xx detail stays in the log, never in the answer. */
+/** A door's own statuses beyond the contract's table (WebDAV's 405/412, tus's 412/423/460), as they are. */
+export interface DoorError {
+  statusCode: number;
+  code: string;
+  message: string;
+}
+
+export interface ErrorScope {
+  /** Recognise the door's own errors; null for everything else (mapped by toApiError). */
+  own?: (err: unknown) => DoorError | null;
+  /** Headers the door adds to an error answer (a Basic challenge on 401, Tus-Version on 412). */
+  decorate?: (status: number, reply: FastifyReply) => void;
+}
+
+/**
+ * Answer an error in the contract's JSON shape: the request's fault at info, a mapped failure (a dependency away) at
+ * warn with its original, anything else a 500 whose detail stays in the log, never in the answer. Every door's scope
+ * answers through this one function, with its own statuses and headers added.
+ */
+export function answerError(err: unknown, request: FastifyRequest, reply: FastifyReply, scope: ErrorScope = {}): FastifyReply {
+  const known: DoorError | null = scope.own?.(err) ?? toApiError(err as Error);
+  let status = 500;
+  let code = 'internal';
+  let message = 'Internal Server Error';
+  if (known) {
+    ({ statusCode: status, code, message } = known);
+    if (status < 500) request.log.info({ code, reason: message }, 'request rejected');
+    else request.log.warn({ code, reason: message, ...(known === err ? {} : { err }) }, 'request failed');
+  } else {
+    request.log.error({ err }, 'unhandled error');
+  }
+  scope.decorate?.(status, reply);
+  return reply.code(status).type('application/json; charset=utf-8').send(errorBody(status, code, message));
+}
+
+/** One place turns every error into the contract's JSON shape. */
 export default fp(
   async function errorHandler(app: FastifyInstance) {
-    app.setErrorHandler((err, request, reply) => {
-      const apiError = toApiError(err as Error);
-      if (apiError && apiError.statusCode < 500) {
-        request.log.info({ code: apiError.code, reason: apiError.message }, 'request rejected');
-        return reply.code(apiError.statusCode).send(errorBody(apiError.statusCode, apiError.code, apiError.message));
-      }
-      if (apiError) {
-        // A mapped error (a dependency away) keeps its original in the log.
-        request.log.warn({ code: apiError.code, reason: apiError.message, ...(apiError === err ? {} : { err }) }, 'request failed');
-        return reply.code(apiError.statusCode).send(errorBody(apiError.statusCode, apiError.code, apiError.message));
-      }
-      request.log.error({ err }, 'unhandled error');
-      return reply.code(500).send(errorBody(500, 'internal', 'Internal Server Error'));
-    });
+    app.setErrorHandler((err, request, reply) => answerError(err, request, reply));
     app.server.on('checkExpectation', refuseExpectation);
     // Every 503 (a dependency away, readiness, shutdown; WebDAV's own error handler included) says when to come back.
     app.addHook('onSend', async (_request, reply) => {

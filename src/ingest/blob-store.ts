@@ -235,7 +235,8 @@ export class BlobStore {
   }
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+/** fsync a directory, so the names it gained or lost survive a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
     await handle.sync();

@@ -1,11 +1,11 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { findAsset } from '../assets/asset-view.ts';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { AssetCreatedSchema, toCreated } from '../assets/schemas.ts';
 import { errorResponses } from '../http/schemas.ts';
 import { device, requireDevice } from '../http/auth.ts';
-import { toApiError } from '../http/error-handler.ts';
-import { ApiError, errorBody } from '../http/errors.ts';
+import { answerError } from '../http/error-handler.ts';
+import { ApiError } from '../http/errors.ts';
 import { isId } from '../db/ids.ts';
 import type { InflightUploads } from '../intake/inflight.ts';
 import { intake } from '../intake/intake.ts';
@@ -353,32 +353,14 @@ async function answerCompleted(
   return reply.code(status ?? (completed.duplicate ? 200 : 201)).send(toCreated(asset, completed.duplicate));
 }
 
-/** The relay's error shape, with the statuses only this endpoint uses (412, 423, 460). */
+/** The relay's one error answer, with the statuses only this endpoint uses (412, 423, 460). */
 function installErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((err, request, reply) => {
-    let status: number;
-    let code: string;
-    let message: string;
-    if (err instanceof ResumableError) {
-      ({ statusCode: status, code, message } = err);
-    } else {
-      const apiError = toApiError(err as FastifyError);
-      if (!apiError) {
-        request.log.error({ err }, 'unhandled error');
-        status = 500;
-        code = 'internal';
-        message = 'Internal Server Error';
-      } else {
-        ({ statusCode: status, code, message } = apiError);
-      }
-    }
-    if (status < 500) request.log.info({ code, reason: message }, 'resumable upload request rejected');
-    else if (status !== 500) request.log.warn({ code, reason: message }, 'resumable upload request failed');
-    if (status === 412) reply.header('tus-version', TUS_VERSION);
-    if (status === 503) reply.header('retry-after', '5');
-    return reply
-      .code(status)
-      .type('application/json; charset=utf-8')
-      .send(errorBody(status, code, message));
-  });
+  app.setErrorHandler((err, request, reply) =>
+    answerError(err, request, reply, {
+      own: (e) => (e instanceof ResumableError ? e : null),
+      decorate: (status, r) => {
+        if (status === 412) r.header('tus-version', TUS_VERSION);
+      },
+    }),
+  );
 }

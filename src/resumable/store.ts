@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Db } from '../db/client.ts';
 import { newId } from '../db/ids.ts';
 import type { AssetMeta } from '../ingest/register.ts';
+import { fsyncDir } from '../ingest/blob-store.ts';
 
 /** How long an upload nobody appends to is kept (renewed by every append), and a completed one remembered. */
 export const UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
@@ -200,11 +201,3 @@ export class UploadStore {
 
 const isUuid = (v: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v);
 
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}

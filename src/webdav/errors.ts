@@ -1,6 +1,6 @@
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
-import { ApiError, errorBody } from '../http/errors.ts';
-import { toApiError } from '../http/error-handler.ts';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ApiError } from '../http/errors.ts';
+import { answerError } from '../http/error-handler.ts';
 
 /** What a client sees when asked for credentials: Basic, the password being a device token. */
 export const CHALLENGE = 'Basic realm="Photo Relay WebDAV", charset="UTF-8"';
@@ -28,37 +28,16 @@ export const conflict = (message: string) => new ApiError('conflict', message);
 export const forbidden = (message: string) => new ApiError('forbidden', message);
 
 /**
- * The WebDAV scope's error handler: the relay's JSON error shape (never a stack trace, 5xx detail only in the log),
- * plus the two things WebDAV adds: its own statuses (DavError) and a Basic challenge on every 401, without which
- * clients never send credentials.
+ * The WebDAV scope's error handler: the relay's one error answer (src/http/error-handler.ts), plus what WebDAV adds:
+ * its own statuses (DavError) and a Basic challenge on every 401, without which clients never send credentials.
  */
 export function installErrorHandler(app: FastifyInstance, mapError: (err: unknown, request: FastifyRequest) => unknown = (e) => e): void {
-  app.setErrorHandler((original, request, reply) => {
-    const err = mapError(original, request) as typeof original;
-    let status: number;
-    let code: string;
-    let message: string;
-    if (err instanceof DavError) {
-      ({ statusCode: status, code, message } = err);
-    } else {
-      const apiError = toApiError(err as FastifyError);
-      if (!apiError) {
-        request.log.error({ err }, 'unhandled error');
-        status = 500;
-        code = 'internal';
-        message = 'Internal Server Error';
-      } else {
-        ({ statusCode: status, code, message } = apiError);
-      }
-    }
-    if (status < 500) request.log.info({ code, reason: message }, 'webdav request rejected');
-    else if (status !== 500) request.log.warn({ code, reason: message }, 'webdav request failed');
-    if (status === 401) reply.header('www-authenticate', CHALLENGE);
-    // Shutting down, or the device's folder busy with a long operation: the client should come back, not give up.
-    if (status === 503) reply.header('retry-after', '5');
-    return reply
-      .code(status)
-      .type('application/json; charset=utf-8')
-      .send(errorBody(status, code, message));
-  });
+  app.setErrorHandler((original, request, reply) =>
+    answerError(mapError(original, request), request, reply, {
+      own: (err) => (err instanceof DavError ? err : null),
+      decorate: (status, r) => {
+        if (status === 401) r.header('www-authenticate', CHALLENGE);
+      },
+    }),
+  );
 }
