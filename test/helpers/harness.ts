@@ -92,6 +92,8 @@ export interface RelayOptions {
   logger?: Logger;
   /** The database URL the relay uses, given the one its database was created and migrated through (e.g. a proxy). */
   databaseUrl?: (direct: string) => Promise<string> | string;
+  /** Listen on this port (default: any free one). */
+  port?: number;
 }
 
 /** A relay's API on a real socket (127.0.0.1, random port) with its own database, Redis prefix and spool. */
@@ -101,7 +103,7 @@ export async function startRelay(extraEnv: Record<string, string> = {}, options:
   const config = loadConfig({ ...iso.env, DATABASE_URL: databaseUrl });
   const services = await createServices(config, options.logger ?? createLogger(config.logLevel));
   const handle = await buildApp(services);
-  await handle.app.listen({ host: '127.0.0.1', port: 0 });
+  await handle.app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   const { port } = handle.app.server.address() as AddressInfo;
   let closed = false;
   return {

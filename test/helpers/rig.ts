@@ -3,6 +3,8 @@ import { startForwardWorker, type ForwardWorker } from '../../src/forwarding/wor
 import type { ForwardingOptions } from '../../src/forwarding/context.ts';
 import { Client } from './client.ts';
 import { startRelay, type TestRelay } from './harness.ts';
+import { freePort } from './child.ts';
+import type { Logger } from 'pino';
 
 export const TEST_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
 
@@ -41,11 +43,23 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-export async function startRig(
-  options: { emulator?: EmulatorOptions; env?: Record<string, string>; forwarding?: Partial<ForwardingOptions>; worker?: boolean } = {},
-): Promise<Rig> {
+export interface RigOptions {
+  emulator?: EmulatorOptions;
+  env?: Record<string, string>;
+  forwarding?: Partial<ForwardingOptions>;
+  worker?: boolean;
+  /** PUBLIC_URL is the relay's own address, for a browser that follows the consent redirect and pairing links. */
+  selfPublicUrl?: boolean;
+  logger?: Logger;
+}
+
+export async function startRig(options: RigOptions = {}): Promise<Rig> {
   const emulator = await startEmulator({ ...options.emulator });
-  const relay = await startRelay({ ...googleEnv(emulator.url), ...options.env });
+  const port = options.selfPublicUrl ? await freePort() : 0;
+  const relay = await startRelay(
+    { ...googleEnv(emulator.url), ...(options.selfPublicUrl ? { PUBLIC_URL: `http://127.0.0.1:${port}` } : {}), ...options.env },
+    { port, ...(options.logger ? { logger: options.logger } : {}) },
+  );
   const worker = options.worker === false ? null : await startForwardWorker(relay.services, { ...FAST_FORWARDING, ...options.forwarding });
   const admin = new Client(relay.url);
   const control = async (method: string, path: string, body?: unknown) => {
