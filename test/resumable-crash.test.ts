@@ -7,8 +7,7 @@ import { ChildRelay, freePort, killAll } from './helpers/child.ts';
 import { Client } from './helpers/client.ts';
 import { isolate, type Isolation } from './helpers/harness.ts';
 import { mp4, sha256 } from './helpers/media.ts';
-import { RawConnection, requestHead } from './helpers/raw-http.ts';
-import { call, createTus, patchTus, TUS } from './helpers/resumable.ts';
+import { call, createTus, patchTus, TUS, openTusPatch } from './helpers/resumable.ts';
 
 /**
  * kill -9 of the relay mid-append, 5 rounds, each resumed: after every restart the offset is exactly the bytes
@@ -43,16 +42,7 @@ it('survives kill -9 mid-append, 5 rounds: the offset is what was acknowledged, 
     acknowledged += step;
     assert.equal(ok.headers.get('upload-offset'), String(acknowledged));
     // ...and one it is killed in the middle of.
-    const conn = await RawConnection.open(relay.url);
-    await conn.write(
-      requestHead('PATCH', url, {
-        Authorization: `Bearer ${phone.token}`,
-        'Tus-Resumable': '1.0.0',
-        'Content-Type': 'application/offset+octet-stream',
-        'Upload-Offset': acknowledged,
-        'Content-Length': bytes.length - acknowledged,
-      }),
-    );
+    const conn = await openTusPatch(relay.url, phone.token, url, acknowledged, bytes.length - acknowledged);
     const trickling = conn.trickle(bytes.subarray(acknowledged), 32 * 1024, 10);
     await sleep(150 + 100 * round);
     await relay.kill('SIGKILL');

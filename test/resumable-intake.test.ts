@@ -6,8 +6,7 @@ import { assertError, poll } from './helpers/checks.ts';
 import { Client } from './helpers/client.ts';
 import { startRelay, type TestRelay } from './helpers/harness.ts';
 import { jpeg, sha256 } from './helpers/media.ts';
-import { RawConnection, requestHead } from './helpers/raw-http.ts';
-import { call, createTus, patchTus, TUS } from './helpers/resumable.ts';
+import { call, createTus, patchTus, TUS, openTusPatch } from './helpers/resumable.ts';
 
 /**
  * Every append is one of the in-flight uploads (src/intake/inflight.ts): a body that stops arriving is answered after
@@ -26,16 +25,7 @@ before(async () => {
 after(() => relay?.close());
 
 async function stalledPatch(url: string, bytes: Buffer, sent: number) {
-  const conn = await RawConnection.open(relay.url);
-  await conn.write(
-    requestHead('PATCH', url, {
-      Authorization: `Bearer ${phone.token}`,
-      'Tus-Resumable': '1.0.0',
-      'Content-Type': 'application/offset+octet-stream',
-      'Upload-Offset': 0,
-      'Content-Length': bytes.length,
-    }),
-  );
+  const conn = await openTusPatch(relay.url, phone.token, url, 0, bytes.length);
   await conn.write(bytes.subarray(0, sent));
   return conn;
 }

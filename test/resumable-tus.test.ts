@@ -13,7 +13,7 @@ import { Client } from './helpers/client.ts';
 import { residue, startRelay, type TestRelay } from './helpers/harness.ts';
 import { jpeg, notMedia, sha256 } from './helpers/media.ts';
 import { RawConnection, requestHead } from './helpers/raw-http.ts';
-import { b64digest, call, createTus, metadata, partFiles, patchTus, TUS } from './helpers/resumable.ts';
+import { b64digest, call, createTus, metadata, partFiles, patchTus, TUS, openTusPatch } from './helpers/resumable.ts';
 
 /**
  * tus 1.0 on /api/v1/uploads, each rule by hand: core, creation (with upload, deferred length), termination,
@@ -174,18 +174,7 @@ describe('tus 1.0', () => {
   it('two concurrent appends to one upload: the second is refused with 423 while the first streams, which then completes', async () => {
     const bytes = jpeg(200_000);
     const url = await createTus(relay, phone.token, bytes.length, fields('concurrent'));
-    const conn = await RawConnection.open(relay.url);
-    await conn.write(
-      requestHead('PATCH', url, {
-        Authorization: `Bearer ${phone.token}`,
-        'Tus-Resumable': '1.0.0',
-        'Content-Type': 'application/offset+octet-stream',
-        'Upload-Offset': 0,
-        'Content-Length': bytes.length,
-        // A 204 has no length: the closed connection ends it for the raw reader.
-        Connection: 'close',
-      }),
-    );
+    const conn = await openTusPatch(relay.url, phone.token, url, 0, bytes.length, true);
     await conn.write(bytes.subarray(0, 50_000));
     // Let the first request take the lock before the second arrives.
     await new Promise((r) => setTimeout(r, 300));
@@ -238,16 +227,7 @@ describe('tus 1.0', () => {
   it('a PATCH cut mid-body keeps the bytes that arrived (fsynced) and the upload resumes from them', async () => {
     const bytes = jpeg(3_000_000);
     const url = await createTus(relay, phone.token, bytes.length, fields('cut'));
-    const conn = await RawConnection.open(relay.url);
-    await conn.write(
-      requestHead('PATCH', url, {
-        Authorization: `Bearer ${phone.token}`,
-        'Tus-Resumable': '1.0.0',
-        'Content-Type': 'application/offset+octet-stream',
-        'Upload-Offset': 0,
-        'Content-Length': bytes.length,
-      }),
-    );
+    const conn = await openTusPatch(relay.url, phone.token, url, 0, bytes.length);
     await conn.write(bytes.subarray(0, 2_500_000));
     await new Promise((r) => setTimeout(r, 500));
     conn.socket.destroy();
@@ -385,17 +365,7 @@ describe('two relays on one database and spool', () => {
     await handle.app.listen({ host: '127.0.0.1', port: 0 });
     const second = { ...relay, url: `http://127.0.0.1:${(handle.app.server.address() as AddressInfo).port}`, services } as TestRelay;
     try {
-      const conn = await RawConnection.open(relay.url);
-      await conn.write(
-        requestHead('PATCH', url, {
-          Authorization: `Bearer ${phone.token}`,
-          'Tus-Resumable': '1.0.0',
-          'Content-Type': 'application/offset+octet-stream',
-          'Upload-Offset': 0,
-          'Content-Length': bytes.length,
-          Connection: 'close',
-        }),
-      );
+      const conn = await openTusPatch(relay.url, phone.token, url, 0, bytes.length, true);
       await conn.write(bytes.subarray(0, 50_000));
       await new Promise((r) => setTimeout(r, 300));
       const refused = await patchTus(second, phone.token, url, 0, bytes);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestRelay } from './harness.ts';
+import { RawConnection, requestHead } from './raw-http.ts';
 
 /** The resumable endpoint spoken by hand: each request exactly as written, so each protocol rule can be tested. */
 
@@ -75,4 +76,30 @@ export function patchTus(relay: TestRelay, token: string, url: string, offset: n
 
 export async function partFiles(relay: TestRelay): Promise<string[]> {
   return readdir(path.join(relay.services.config.spoolDir, 'uploads')).catch(() => []);
+}
+
+/**
+ * A tus PATCH over a raw connection with only its head sent: the test writes the body at its own pace (to hold the
+ * upload's lock, stall, or be killed mid-way). `close` asks for Connection: close, so the raw reader sees a 204 end.
+ */
+export async function openTusPatch(
+  baseUrl: string,
+  token: string,
+  url: string,
+  offset: number,
+  length: number,
+  close = false,
+): Promise<RawConnection> {
+  const conn = await RawConnection.open(baseUrl);
+  await conn.write(
+    requestHead('PATCH', url, {
+      Authorization: `Bearer ${token}`,
+      'Tus-Resumable': '1.0.0',
+      'Content-Type': 'application/offset+octet-stream',
+      'Upload-Offset': offset,
+      'Content-Length': length,
+      ...(close ? { Connection: 'close' } : {}),
+    }),
+  );
+  return conn;
 }
