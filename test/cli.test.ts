@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { ADMIN_TOKEN } from './helpers/harness.ts';
+import { runCli, type Run } from './helpers/cli-run.ts';
 import { jpeg, mp4, notMedia, png, sha256 } from './helpers/media.ts';
 import { startRig, waitFor, type Rig } from './helpers/rig.ts';
 
@@ -16,32 +14,10 @@ import { startRig, waitFor, type Rig } from './helpers/rig.ts';
  * Google Photos emulator, talking to it over HTTP only.
  */
 
-const BIN = fileURLToPath(new URL('../bin/photo-relay.mjs', import.meta.url));
-
 let rig: Rig;
 let work: string;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<Run> {
-  const env: Record<string, string | undefined> = { ...process.env };
-  for (const key of Object.keys(env)) if (key.startsWith('PHOTO_RELAY_')) delete env[key];
-  Object.assign(env, { PHOTO_RELAY_URL: rig.relay.url, PHOTO_RELAY_ADMIN_TOKEN: ADMIN_TOKEN, NO_COLOR: '1' }, options.env);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c));
-    child.stderr.on('data', (c: Buffer) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
-  });
-}
+const cli = (args: string[], options?: { env?: Record<string, string>; input?: string }): Promise<Run> => runCli(rig.relay.url, args, options);
 
 /** Fail with the whole output: a CLI test is debugged from what the user would have seen. */
 function ok(run: Run, expected = 0): Run {

@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Client } from './helpers/client.ts';
 import { ADMIN_TOKEN, startRelay, type TestRelay } from './helpers/harness.ts';
 import { ncClient } from './helpers/nextcloud.ts';
+import { runCli } from './helpers/cli-run.ts';
 
 /**
  * Creating a device for the Nextcloud app: the admin route (contract: POST /api/v1/admin/accounts/:id/devices) and
  * `photo-relay pair <account> --app nextcloud`, whose QR login URL the app scans and whose token then works at once.
  */
 
-const BIN = fileURLToPath(new URL('../bin/photo-relay.mjs', import.meta.url));
 let relay: TestRelay;
 let admin: Client;
 let accountId: string;
@@ -25,20 +23,7 @@ after(async () => {
   await relay?.close();
 });
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: Record<string, string | undefined> = { ...process.env };
-  for (const key of Object.keys(env)) if (key.startsWith('PHOTO_RELAY_')) delete env[key];
-  Object.assign(env, { PHOTO_RELAY_URL: relay.url, PHOTO_RELAY_ADMIN_TOKEN: ADMIN_TOKEN, NO_COLOR: '1' });
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c));
-    child.stderr.on('data', (c: Buffer) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => runCli(relay.url, args);
 
 describe('devices for the Nextcloud app', () => {
   it('the admin route validates its input and answers the contract', async () => {

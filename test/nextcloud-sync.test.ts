@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { assertDeliveredExactlyOnce } from './helpers/forwarding.ts';
+import { assertDeliveredExactlyOnce, waitDeliveriesBackedUp } from './helpers/forwarding.ts';
 import { jpeg, mp4, png, sha256 } from './helpers/media.ts';
 import { startRig, waitFor, type Rig } from './helpers/rig.ts';
 
@@ -71,18 +71,7 @@ const assetsOf = (deviceId: string) => db().asset.findMany({ where: { deviceId }
 const bytesReceived = async () => (await db().device.findUniqueOrThrow({ where: { id: device.deviceId } })).bytesReceived;
 const uploadsDir = () => path.join(rig.relay.config.spoolDir, 'nextcloud-uploads', device.deviceId);
 
-async function allBackedUp(expected: number): Promise<void> {
-  await waitFor(
-    `${expected} deliveries backed up`,
-    async () => {
-      const states = await db().delivery.groupBy({ by: ['state'], _count: true });
-      const done = states.find((s) => s.state === 'backed_up')?._count ?? 0;
-      return done === expected && states.every((s) => s.state === 'backed_up') ? true : null;
-    },
-    120_000,
-    250,
-  );
-}
+const allBackedUp = (expected: number) => waitDeliveriesBackedUp(db(), expected, 120_000);
 
 describe('nextcloudcmd against the relay', () => {
   const shas: string[] = [];

@@ -10,6 +10,7 @@ import { applyRetention } from '../src/forwarding/retention.ts';
 import type { Client } from './helpers/client.ts';
 import { jpeg, mp4, png, sha256 } from './helpers/media.ts';
 import { startRig, waitFor, type Rig } from './helpers/rig.ts';
+import { waitDeliveriesBackedUp } from './helpers/forwarding.ts';
 import { basic, request, type ExactResponse } from './helpers/exact-http.ts';
 
 /**
@@ -75,18 +76,7 @@ async function library(): Promise<{ sha256: string; filename: string }[]> {
   return (await rig.control('GET', `/emulator/libraries/${encodeURIComponent(EMAIL)}/items`)).items;
 }
 
-async function allBackedUp(expected: number): Promise<void> {
-  await waitFor(
-    `${expected} deliveries backed up`,
-    async () => {
-      const states = await db().delivery.groupBy({ by: ['state'], _count: true });
-      const done = states.find((s) => s.state === 'backed_up')?._count ?? 0;
-      return done === expected && states.every((s) => s.state === 'backed_up') ? true : null;
-    },
-    90_000,
-    200,
-  );
-}
+const allBackedUp = (expected: number) => waitDeliveriesBackedUp(db(), expected, 90_000);
 
 /** No upload in flight left anything behind: no temp file, and the ledger's counts are what they were. */
 async function assertNothingNew(before: { blobs: number; assets: number; entries: number; files: number }): Promise<void> {

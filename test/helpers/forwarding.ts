@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { findAssets, type AssetView } from '../../src/assets/asset-view.ts';
+import type { Db } from '../../src/db/client.ts';
 import type { Client } from './client.ts';
 import { REPO, relayCommand } from './production-command.ts';
 import { googleEnv, waitFor, type Rig } from './rig.ts';
@@ -248,4 +249,18 @@ export function spawnWorker(rig: Rig, extra: Record<string, string> = {}): Worke
       await exited;
     },
   };
+}
+
+/** Wait until the ledger holds exactly `expected` deliveries, every one of them backed up. */
+export async function waitDeliveriesBackedUp(db: Db, expected: number, timeoutMs: number): Promise<void> {
+  await waitFor(
+    `${expected} deliveries backed up`,
+    async () => {
+      const states = await db.delivery.groupBy({ by: ['state'], _count: true });
+      const done = states.find((s) => s.state === 'backed_up')?._count ?? 0;
+      return done === expected && states.every((s) => s.state === 'backed_up') ? true : null;
+    },
+    timeoutMs,
+    200,
+  );
 }

@@ -358,6 +358,16 @@ const part = fc.record({
   ),
 });
 
+/** The native upload's parts in the order the contract asks for: metadata fields, then the file. */
+function uploadForm([id, date, fileName, bytes]: [string, string | undefined, string | undefined, Buffer]) {
+  return [
+    { name: 'deviceAssetId', value: Buffer.from(id), extraHeaders: [] as string[] },
+    ...(date !== undefined ? [{ name: 'fileCreatedAt', value: Buffer.from(date), extraHeaders: [] }] : []),
+    ...(fileName !== undefined ? [{ name: 'fileName', value: Buffer.from(fileName), extraHeaders: [] }] : []),
+    { name: 'file', value: bytes, filename: 'IMG.jpg', contentType: 'image/jpeg', extraHeaders: [] },
+  ];
+}
+
 export function multipartRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
   const wellOrdered = fc
     .tuple(
@@ -366,12 +376,7 @@ export function multipartRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
       fc.option(hostileString, { nil: undefined }),
       fileBytes,
     )
-    .map(([id, date, fileName, bytes]) => [
-      { name: 'deviceAssetId', value: Buffer.from(id), extraHeaders: [] as string[] },
-      ...(date !== undefined ? [{ name: 'fileCreatedAt', value: Buffer.from(date), extraHeaders: [] }] : []),
-      ...(fileName !== undefined ? [{ name: 'fileName', value: Buffer.from(fileName), extraHeaders: [] }] : []),
-      { name: 'file', value: bytes, filename: 'IMG.jpg', contentType: 'image/jpeg', extraHeaders: [] },
-    ]);
+    .map(uploadForm);
   // Mostly what a phone sends, one value at a time made hostile: the request must get past framing and auth to reach
   // the metadata checks and the ledger.
   const plausibleDate = fc.oneof(
@@ -394,12 +399,7 @@ export function multipartRequests(f: Fixture): fc.Arbitrary<FuzzRequest> {
       ),
       fileBytes,
     )
-    .map(([id, date, fileName, bytes]) => [
-      { name: 'deviceAssetId', value: Buffer.from(id), extraHeaders: [] as string[] },
-      ...(date !== undefined ? [{ name: 'fileCreatedAt', value: Buffer.from(date), extraHeaders: [] }] : []),
-      ...(fileName !== undefined ? [{ name: 'fileName', value: Buffer.from(fileName), extraHeaders: [] }] : []),
-      { name: 'file', value: bytes, filename: 'IMG.jpg', contentType: 'image/jpeg', extraHeaders: [] },
-    ]);
+    .map(uploadForm);
   const parts = fc.oneof(
     { arbitrary: plausible, weight: 3 },
     { arbitrary: wellOrdered, weight: 1 },
