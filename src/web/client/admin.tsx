@@ -1,4 +1,5 @@
 import { render } from 'preact';
+import { Alert } from './alert.tsx';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import QRCode from 'qrcode';
 import { all, api, ApiFailure, bytes, duration, when } from './api.ts';
@@ -47,11 +48,7 @@ function SignIn({ onSignedIn }: { onSignedIn: (token: string) => void }) {
         </label>
         <button type="submit">Sign in</button>
       </form>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Alert>{error}</Alert>
     </section>
   );
 }
@@ -247,11 +244,7 @@ function Accounts({ token, accounts, status, reload }: { token: string; accounts
                 </strong>
                 {a.forwarding === 'paused' && <> · forwarding paused</>}
               </p>
-              {s?.warning && (
-                <p role="alert" class="warning">
-                  {s.warning}
-                </p>
-              )}
+              <Alert tone="warning">{s?.warning}</Alert>
               <p>
                 Waiting: <strong data-testid="backlog">{s?.backlog ?? 0}</strong> ({bytes(s?.backlogBytes ?? a.backlogBytes)}), ETA{' '}
                 {s?.backlog ? duration(s?.etaSeconds ?? null) : '—'}
@@ -391,11 +384,7 @@ function Status({ status }: { status: any }) {
   return (
     <section aria-labelledby="status">
       <h2 id="status">Status</h2>
-      {status.demoMode && (
-        <p role="alert" class="warning">
-          Demo mode: forwarding goes to the bundled Google Photos emulator, not to Google.
-        </p>
-      )}
+      {status.demoMode && <Alert tone="warning">Demo mode: forwarding goes to the bundled Google Photos emulator, not to Google.</Alert>}
       <dl class="status">
         <dt>Google requests today</dt>
         <dd>
@@ -461,11 +450,7 @@ function Dashboard({ token, onSignOut }: { token: string; onSignOut: () => void 
           Sign out
         </button>
       </header>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Alert>{error}</Alert>
       {data && (
         <>
           <Accounts token={token} accounts={data.accounts} status={data.status} reload={reload} />

@@ -1,4 +1,5 @@
 import { render } from 'preact';
+import { Alert } from './alert.tsx';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { all, api, ApiFailure, bytes, copy, publicUrl, when } from './api.ts';
 import { BrowserUpload, resumableAvailable, type Item } from './upload.ts';
@@ -89,11 +90,7 @@ function PairPage({ onPaired }: { onPaired: (p: Paired) => void }) {
           Pair this phone
         </button>
       </form>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Alert>{error}</Alert>
     </section>
   );
 }
