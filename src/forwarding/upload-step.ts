@@ -84,7 +84,7 @@ const SPOOL_UNAVAILABLE = 'The relay cannot see its spool (not mounted, or not t
 async function storedBytes(ctx: ForwardingContext, sha256: string, stored: boolean): Promise<'ok' | 'lost' | 'unverifiable'> {
   const { blobs, ledger } = ctx.services;
   if (!stored) return 'lost';
-  const sound = async () => (await blobs.presence(sha256)) === 'present' && (await blobs.verify(sha256));
+  const sound = async () => (await blobs.has(sha256)) && (await blobs.verify(sha256));
   if (await sound()) return 'ok';
   if (!(await blobs.identityHolds())) return 'unverifiable';
   const stillGone = async () => (await blobs.identityHolds()) && !(await sound());
