@@ -18,7 +18,7 @@ import { TokenCipher } from '../src/google/token-cipher.ts';
 const envelope = (code: number, message: string, status: string) => JSON.stringify({ error: { code, message, status } });
 const noHeaders = new Headers();
 
-/** Every error answer named in shared/google-photos-api.md, as Google (or the emulator) words it, and what the relay must do. */
+/** Every error answer Google's Photos Library API documents, as Google (or the emulator) words it, and what the relay must do. */
 const HTTP_CASES: { what: string; status: number; body: string; headers?: Record<string, string>; outcome: Outcome; retryAfterMs?: number }[] = [
   {
     what: 'daily project quota',

@@ -21,8 +21,8 @@ import {
 } from './helpers/forwarding.ts';
 
 /**
- * The behaviours shared/google-photos-api.md marks [unconfirmed] or [observed] are switches in the emulator's
- * config: the relay must reach the right final state under each.
+ * The behaviours Google's documentation leaves open or that were only observed are switches in the emulator's
+ * config (src/emulator/README.md, "Configurable behaviours"): the relay must reach the right final state under each.
  */
 
 let rig: Rig;

@@ -5,7 +5,7 @@ import { ncClient, prop, PROPFIND_NEXTCLOUDCMD, request, responses, type NcRespo
 import { startRig, type Rig } from './helpers/rig.ts';
 
 /**
- * The Android and iOS Nextcloud apps' request sequences (../shared/nextcloud-clients.md) replayed over HTTP against
+ * The Android and iOS Nextcloud apps' request sequences (as read from the apps' source, nextcloud/android and nextcloud/ios; README "Nextcloud apps") replayed over HTTP against
  * the relay: discovery, QR login, user info and capabilities in both OCS versions, simple and chunked uploads in
  * each app's dialect, and Login Flow v2 with both poll styles. Each answer the apps depend on is asserted.
  */

@@ -1,4 +1,4 @@
-/** The shapes of the relay's answers the CLI reads (shared/api-v1.md). Extra fields are ignored. */
+/** The shapes of the relay's answers the CLI reads (docs/api.md). Extra fields are ignored. */
 
 export interface Counts {
   pending: number;

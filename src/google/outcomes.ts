@@ -1,5 +1,5 @@
 /**
- * What to do about every answer Google can give (shared/google-photos-api.md), as one table.
+ * What to do about every answer Google can give (Google's Photos Library API documentation, and src/emulator/README.md for what the emulator mimics), as one table.
  *  - transient: retry the same step with exponential backoff and jitter from 1 s
  *  - rate_limited: wait at least 30 s, or Retry-After, before anything else goes to this account
  *  - quota_exhausted: the project's daily budget is spent: wait for the reset at midnight Pacific

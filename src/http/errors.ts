@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 
-/** The contract's stable error codes (shared/api-v1.md), keyed by their HTTP status. */
+/** The contract's stable error codes (docs/api.md), keyed by their HTTP status. */
 export const ERROR_CODES = {
   validation_failed: 400,
   incomplete_upload: 400,

@@ -9,7 +9,7 @@ export interface MediaType {
   kind: MediaKind;
 }
 
-// The formats Google Photos accepts (see shared/google-photos-api.md), by the MIME type file-type reports.
+// The formats Google Photos accepts (Google's Photos Library API documentation; the emulator checks the same list), by the MIME type file-type reports.
 const ACCEPTED: Record<string, MediaKind> = {
   'image/jpeg': 'photo',
   'image/png': 'photo',
