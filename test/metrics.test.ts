@@ -4,6 +4,7 @@ import { Client } from './helpers/client.ts';
 import { ADMIN_TOKEN, startRelay } from './helpers/harness.ts';
 import { startRig, waitFor, type Rig } from './helpers/rig.ts';
 import { jpeg, notMedia } from './helpers/media.ts';
+import { scrape as scrapeMetrics } from './helpers/metrics.ts';
 
 let rig: Rig;
 before(async () => {
@@ -12,18 +13,7 @@ before(async () => {
 });
 after(() => rig.close());
 
-async function scrape(baseUrl = rig.relay.url): Promise<Map<string, number>> {
-  const res = await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-  assert.equal(res.status, 200);
-  assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
-  const series = new Map<string, number>();
-  for (const line of (await res.text()).split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    series.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return series;
-}
+const scrape = (baseUrl = rig.relay.url) => scrapeMetrics(baseUrl);
 
 it('exposes the ingest, forwarding, Google, quota, queue and backlog series, and they move', async () => {
   const accountId = await rig.admin.createAccount('Mia');

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as tus from 'tus-js-client';
 import { assertError, poll } from './helpers/checks.ts';
 import { RawConnection, requestHead } from './helpers/raw-http.ts';
 import { Client } from './helpers/client.ts';
+import { cuttingProxy } from './helpers/cutting-proxy.ts';
 import { startRelay, type TestRelay } from './helpers/harness.ts';
 import { jpeg, mp4, sha256 } from './helpers/media.ts';
 import { call, ietf, metadata, partFiles } from './helpers/resumable.ts';
@@ -331,45 +331,6 @@ describe('104 Upload Resumption Supported', () => {
     assert.equal(res?.status, 201);
   });
 });
-
-/** A TCP proxy in front of the relay that cuts the connection once the client has sent each of `cutsAt` bytes in total. */
-async function cuttingProxy(target: string, cutsAt: number[]) {
-  const { hostname, port } = new URL(target);
-  const pending = [...cutsAt];
-  let sent = 0;
-  const server = net.createServer((client) => {
-    const upstream = net.connect({ host: hostname, port: Number(port) });
-    const cut = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('data', (chunk: Buffer) => {
-      const next = pending[0];
-      if (next !== undefined && sent + chunk.length >= next) {
-        upstream.write(chunk.subarray(0, next - sent));
-        sent = next;
-        pending.shift();
-        // Give the relay a moment to take the bytes that got through, as a real network would have.
-        setTimeout(cut, 200);
-        client.pause();
-        return;
-      }
-      sent += chunk.length;
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk: Buffer) => client.write(chunk));
-    client.on('error', cut);
-    upstream.on('error', cut);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    cutsLeft: () => pending.length,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 for (const protocol of ['tus-v1', 'ietf-draft-03', 'ietf-draft-05'] as const) {
   describe(`tus-js-client through a proxy that cuts the connection twice, protocol ${protocol}`, () => {

@@ -57,19 +57,43 @@ export function backoffMs(attempt: number, policy: RetryPolicy): number {
   return Math.round(exp / 2 + (Math.random() * exp) / 2); // jitter: half to all of the exponential step
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface RetryHooks {
+  /** Which failures are worth another attempt (default: isRetryable under the mode). */
+  retryable?: (err: unknown) => boolean;
+  /**
+   * How far the work has got (e.g. bytes the relay holds): a failure after progress starts the count of retries
+   * again, so a long transfer over a flaky link goes on as long as each attempt moves it forward.
+   */
+  progress?: () => number;
+}
 
 /** Run `attempt` until it succeeds, fails for good, or the retries are spent (then the last error is thrown). */
-export async function withRetries<T>(what: string, mode: RetryMode, policy: RetryPolicy, attempt: (n: number) => Promise<T>): Promise<T> {
+export async function withRetries<T>(
+  what: string,
+  mode: RetryMode,
+  policy: RetryPolicy,
+  attempt: (n: number) => Promise<T>,
+  hooks: RetryHooks = {},
+): Promise<T> {
+  let failures = 0;
+  let mark = hooks.progress?.();
   for (let n = 0; ; n++) {
     try {
       return await attempt(n);
     } catch (err) {
-      if (n >= policy.retries || !isRetryable(err, mode)) throw err;
+      const now = hooks.progress?.();
+      if (now !== undefined && mark !== undefined && now > mark) {
+        failures = 0;
+        mark = now;
+      }
+      if (failures >= policy.retries || !(hooks.retryable ?? ((e) => isRetryable(e, mode)))(err)) throw err;
       const retryAfter = err instanceof ApiError ? err.retryAfterMs : undefined;
       if (retryAfter !== undefined && retryAfter > MAX_RETRY_AFTER_MS) throw err;
-      const delayMs = Math.max(backoffMs(n, policy), retryAfter ?? 0);
-      policy.onRetry?.({ attempt: n + 1, delayMs, error: err, what });
+      const delayMs = Math.max(backoffMs(failures, policy), retryAfter ?? 0);
+      failures++;
+      policy.onRetry?.({ attempt: failures, delayMs, error: err, what });
       await sleep(delayMs);
     }
   }

@@ -25,6 +25,16 @@ export class Metrics {
     help: 'Bytes of upload request bodies received',
     registers: [this.registry],
   });
+  readonly resumableReceived = new Counter({
+    name: 'photo_relay_resumable_bytes_received_total',
+    help: 'Bytes of resumable-upload appends read off the network, kept or not',
+    registers: [this.registry],
+  });
+  readonly resumableAppended = new Counter({
+    name: 'photo_relay_resumable_bytes_appended_total',
+    help: 'Bytes appended to resumable uploads and made durable: each byte of a file once, however often its upload was cut',
+    registers: [this.registry],
+  });
   readonly ingestDuration = new Histogram({
     name: 'photo_relay_ingest_duration_seconds',
     help: 'Time from an upload request to its answer',

@@ -66,7 +66,7 @@ export class ResumableUploads {
     req: AppendRequest,
     withBody: boolean,
   ): Promise<{ row: UploadRow; completed: Completed | null }> {
-    const { config } = this.services;
+    const { config, metrics } = this.services;
     if (req.offset !== row.offset) {
       throw new ApiError('conflict', `Upload-Offset ${req.offset} is not the upload's offset (${row.offset})`);
     }
@@ -109,6 +109,8 @@ export class ResumableUploads {
       if (withBody) {
         const body = tap(request.raw);
         countBody(request.raw, body);
+        let received = 0;
+        body.on('data', (chunk: Buffer) => (received += chunk.length));
         const outcome = await appendBody(body, {
           handle,
           position: row.offset,
@@ -121,6 +123,7 @@ export class ResumableUploads {
         });
         written = outcome.written;
         failure = outcome.error;
+        metrics.resumableReceived.inc(received);
       }
       // fdatasync: the data and the size that reads it back, without the timestamps fsync would also flush.
       await handle.datasync();
@@ -138,6 +141,7 @@ export class ResumableUploads {
       if (failure !== undefined) {
         // Keep what arrived whole and durable: the client resumes from here.
         await this.store.saveOffset(row.id, offset);
+        metrics.resumableAppended.inc(written);
         this.checkpoints.put(row.id, offset, whole);
         throw failure instanceof TooMuchContent ? tooMuch(length, config.maxUploadBytes) : failure;
       }
@@ -153,6 +157,7 @@ export class ResumableUploads {
       }
       if (row.offset < SNIFF_BYTES && (offset >= SNIFF_BYTES || final) && offset > 0) await this.judgeHead(row, handle, offset);
       await this.store.saveOffset(row.id, offset, length !== row.length ? length : undefined, sha256 && !row.sha256 ? sha256 : undefined);
+      metrics.resumableAppended.inc(written);
       const next: UploadRow = {
         ...row,
         offset,

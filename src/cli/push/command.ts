@@ -11,9 +11,11 @@ import { ApiError, CliError, describeError, EXIT_FAILURE, UsageError } from '../
 import { bytes, count, duration } from '../format.ts';
 import { withRetries, type RelayClient } from '../http.ts';
 import type { AssetCreated, Device, Paired } from '../types.ts';
-import { LocalFileError, uploadAsset } from './multipart.ts';
+import { uploadAsset } from './multipart.ts';
 import { runPool } from './pool.ts';
 import { Reporter, type Outcome } from './progress.ts';
+import { DEFAULT_RESUMABLE_THRESHOLD, discoverResumable, ResumableUpload } from './resumable.ts';
+import { LocalFileError } from './send.ts';
 import { deviceAssetIdOf, fileNameOf, hashFile, scan, type LocalFile } from './scan.ts';
 
 const CHECK_BATCH = 1000;
@@ -25,6 +27,8 @@ interface PushOptions {
   concurrency: number;
   strict?: boolean;
   quiet?: boolean;
+  resumableThreshold: number;
+  patchChecksum?: boolean;
 }
 
 export interface PushSummary {
@@ -42,6 +46,12 @@ export interface PushSummary {
   pairedDevice?: Paired;
 }
 
+function bytesOption(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('must be a whole number of bytes');
+  return n;
+}
+
 function concurrencyOption(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('must be an integer from 1 to 64');
@@ -57,6 +67,13 @@ export function registerPush(program: Command): void {
     .option('--pair-code <code>', 'pair as a new device first (code from "photo-relay pair"); prints the new device token once')
     .option('--device-name <name>', "the new device's name when pairing", `${hostname()} (photo-relay CLI)`)
     .option('-c, --concurrency <n>', 'files uploaded at once (1-64)', concurrencyOption, 4)
+    .option(
+      '--resumable-threshold <bytes>',
+      'files of this size or larger go through the resumable endpoint (tus): a cut connection resumes where the relay left off',
+      bytesOption,
+      DEFAULT_RESUMABLE_THRESHOLD,
+    )
+    .option('--patch-checksum', 'resumable uploads: send a SHA-256 of each PATCH (a cut PATCH is then sent again whole)')
     .option('--strict', 'count files the relay rejects as not a photo or video (415) as failures')
     .option('-q, --quiet', 'without a terminal, print only problems and the summary (no line per file)')
     .action(async (dir: string, opts: PushOptions, command: Command) => {
@@ -243,15 +260,31 @@ async function transfer(
     fileCreatedAt: f.mtime.toISOString(),
   });
 
-  const upload = (f: LocalFile) =>
-    withRetries(`upload ${f.rel}`, 'always', policy, () =>
-      uploadAsset(
-        ctx.url,
-        token,
-        { abs: f.abs, size: f.size, fields: { ...fields(f), sha256: f.sha256! } },
-        { agent, onBytes: (d) => reporter.addBytes(d) },
-      ),
-    );
+  // Large files go through the resumable endpoint, if the relay has one (asked once, when the first large file comes).
+  let resumable: Promise<{ maxAppendBytes: number } | null> | undefined;
+  const upload = async (f: LocalFile): Promise<void> => {
+    const input = { abs: f.abs, size: f.size, fields: { ...fields(f), sha256: f.sha256! } };
+    if (f.size >= opts.resumableThreshold) {
+      resumable ??= withRetries('OPTIONS /api/v1/uploads', 'always', policy, () => discoverResumable(ctx.url, agent)).then((found) => {
+        if (!found) reporter.warn('the relay has no resumable endpoint (/api/v1/uploads): large files go in one request each');
+        return found;
+      });
+      const endpoint = await resumable;
+      if (endpoint) {
+        const session = new ResumableUpload(ctx.url, token, input, {
+          agent,
+          onBytes: (d) => reporter.addBytes(d),
+          patchBytes: endpoint.maxAppendBytes,
+          checksum: !!opts.patchChecksum,
+          policy,
+          onResume: (offset, size) => reporter.warn(`${f.rel}: resuming at byte ${offset} of ${size} (what the relay holds is not sent again)`),
+        });
+        await session.run(`upload ${f.rel}`);
+        return;
+      }
+    }
+    await withRetries(`upload ${f.rel}`, 'always', policy, () => uploadAsset(ctx.url, token, input, { agent, onBytes: (d) => reporter.addBytes(d) }));
+  };
   const byHash = (f: LocalFile) =>
     client.call<AssetCreated>('POST', '/api/v1/assets/by-hash', { body: { sha256: f.sha256, ...fields(f) }, retry: 'always' });
 
