@@ -22,6 +22,14 @@ export interface Config {
   shutdownGraceMs: number;
   /** An upload whose body makes no progress for this long is aborted (every door: native, WebDAV, …). */
   uploadIdleMs: number;
+  resumable: {
+    /** An upload nobody appends to for this long expires (404) and is swept; a completed one is remembered as long. */
+    ttlMs: number;
+    /** Unfinished uploads one device may hold at once; the next creation is refused (429). */
+    maxOpenPerDevice: number;
+    /** The largest append clients are told to send (Upload-Limit max-append-size); the relay takes larger ones too. */
+    maxAppendBytes: number;
+  };
   /** Entries (files and folders) one device's WebDAV view may hold: a COPY must not double it without end. */
   davMaxEntries: number;
   /** Budget of one WebDAV tree transaction (a COPY or MOVE of a large folder): past it, 503 and a rollback. */
@@ -102,6 +110,12 @@ export function loadConfig(env: Env = process.env): Config {
     sweepIntervalMs: read.int('SWEEP_INTERVAL_MINUTES', 10, 1, 10_000) * 60_000,
     shutdownGraceMs: read.int('SHUTDOWN_GRACE_SECONDS', 30, 1, 3600) * 1000,
     uploadIdleMs: read.int('UPLOAD_IDLE_SECONDS', 60, 1, 3600) * 1000,
+    resumable: {
+      ttlMs: read.int('RESUMABLE_UPLOAD_TTL_SECONDS', 24 * 3600, 1, 365 * 24 * 3600) * 1000,
+      maxOpenPerDevice: read.int('RESUMABLE_MAX_OPEN_PER_DEVICE', 100, 1, 1_000_000),
+      // From 64 KiB: a smaller append would cost a disk flush per few packets.
+      maxAppendBytes: read.int('RESUMABLE_MAX_APPEND_BYTES', 64 * 1024 * 1024, 64 * 1024, Number.MAX_SAFE_INTEGER),
+    },
     davMaxEntries: read.int('DAV_MAX_ENTRIES_PER_DEVICE', 100_000, 1, 100_000_000),
     davTransactionTimeoutMs: read.int('DAV_TRANSACTION_TIMEOUT_SECONDS', 60, 1, 3600) * 1000,
     trustProxy: read.bool('TRUST_PROXY', false),

@@ -13,7 +13,7 @@ import { appendBody, TooMuchContent } from './append.ts';
 import { hashPrefix, HashCheckpoints } from './hash-state.ts';
 import type { UploadLocks } from './lock.ts';
 import { ResumableError, type DeclaredChecksum, type Protocol } from './protocol.ts';
-import { UPLOAD_TTL_MS, UploadStore, type UploadRow } from './store.ts';
+import { storeOf, type UploadStore, type UploadRow } from './store.ts';
 
 /** A long append without a per-request checksum records its progress every so often: a crash then loses at most this. */
 const CHECKPOINT_BYTES = 64 * 1024 * 1024;
@@ -44,7 +44,7 @@ export class ResumableUploads {
     readonly services: Services,
     readonly locks: UploadLocks,
   ) {
-    this.store = new UploadStore(services.db, services.config.spoolDir, () => services.clock());
+    this.store = storeOf(services);
   }
 
   /** Refused while another request appends to the upload: tus clients know 423 and retry; the draft says 409. */
@@ -163,7 +163,7 @@ export class ResumableUploads {
         offset,
         length,
         sha256: row.sha256 ?? sha256 ?? null,
-        expiresAt: new Date(this.services.clock().getTime() + UPLOAD_TTL_MS),
+        expiresAt: this.store.expiry(),
       };
       await close();
       if (!final) {

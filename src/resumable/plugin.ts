@@ -21,7 +21,6 @@ import {
   declaredSha256,
   hasBody,
   intHeader,
-  MAX_APPEND_BYTES,
   parseChecksum,
   parseMetadata,
   parseReprDigest,
@@ -32,7 +31,7 @@ import {
   TUS_VERSION,
   type Protocol,
 } from './protocol.ts';
-import { MAX_OPEN_UPLOADS_PER_DEVICE, type UploadRow } from './store.ts';
+import type { UploadRow } from './store.ts';
 
 const BASE = '/api/v1/uploads';
 
@@ -111,11 +110,9 @@ export default async function resumableRoutes(
       if (length !== null && length > services.config.maxUploadBytes) {
         throw new ApiError('payload_too_large', `File exceeds the limit of ${services.config.maxUploadBytes} bytes`);
       }
-      if ((await resumable.store.openCount(dev.id)) >= MAX_OPEN_UPLOADS_PER_DEVICE) {
-        throw new ApiError(
-          'rate_limited',
-          `This device has ${MAX_OPEN_UPLOADS_PER_DEVICE} unfinished uploads: finish or delete some first`,
-        );
+      const maxOpen = services.config.resumable.maxOpenPerDevice;
+      if ((await resumable.store.openCount(dev.id)) >= maxOpen) {
+        throw new ApiError('rate_limited', `This device has ${maxOpen} unfinished uploads: finish or delete some first`);
       }
       const protocol = proto.kind === 'tus' ? 'tus' : `ietf-${proto.version}`;
       const created = await resumable.store.create({ deviceId: dev.id, protocol, length, meta, sha256 });
@@ -302,8 +299,14 @@ async function findRow(resumable: ResumableUploads, request: FastifyRequest, dev
   return row;
 }
 
+/**
+ * Upload-Limit: the largest append clients are told to send (RESUMABLE_MAX_APPEND_BYTES, 64 MiB by default: below the
+ * 100 MB request bodies common proxies such as Cloudflare's free plan accept, so a client behind one never meets a
+ * 413 for a whole-file append). Advice, not a limit: the relay takes appends of any size up to MAX_UPLOAD_BYTES,
+ * as tus clients, which are told nothing of it, may send them.
+ */
 function uploadLimit(services: Services): string {
-  return `max-size=${services.config.maxUploadBytes}, max-append-size=${MAX_APPEND_BYTES}`;
+  return `max-size=${services.config.maxUploadBytes}, max-append-size=${services.config.resumable.maxAppendBytes}`;
 }
 
 function discovery(reply: FastifyReply, services: Services): FastifyReply {

@@ -15,12 +15,6 @@ export const TUS_EXTENSIONS = 'creation,creation-with-upload,creation-defer-leng
 export const TUS_CHECKSUM_ALGORITHMS = 'sha256,sha1';
 /** Interop versions of the draft: 3 = iOS 17, 5 = iOS 18.0 / tus-js-client ietf-draft-03, 6 = iOS 18.1 / ietf-draft-05, 7–8 later drafts. */
 export const IETF_VERSIONS = new Set([3, 5, 6, 7, 8]);
-/**
- * The largest append the draft's clients are told to send (Upload-Limit max-append-size): below the 100 MB request
- * bodies common proxies (Cloudflare's free plan) accept, so a client behind one never meets a 413 for a whole-file
- * append. The relay itself takes appends of any size up to MAX_UPLOAD_BYTES.
- */
-export const MAX_APPEND_BYTES = 64 * 1024 * 1024;
 
 /** A refusal with a status the JSON API never uses (423, 460, 412); same answer shape as every other error. */
 export class ResumableError extends Error {

@@ -5,11 +5,7 @@ import type { Db } from '../db/client.ts';
 import { newId } from '../db/ids.ts';
 import type { AssetMeta } from '../ingest/register.ts';
 import { fsyncDir } from '../ingest/blob-store.ts';
-
-/** How long an upload nobody appends to is kept (renewed by every append), and a completed one remembered. */
-export const UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
-/** Open (incomplete) uploads one device may hold at once. */
-export const MAX_OPEN_UPLOADS_PER_DEVICE = 100;
+import type { Services } from '../services.ts';
 
 export interface UploadRow {
   id: string;
@@ -69,8 +65,15 @@ export class UploadStore {
     private readonly db: Db,
     spoolDir: string,
     private readonly clock: () => Date,
+    /** How long an upload nobody appends to is kept (renewed by every append), and a completed one remembered. */
+    readonly ttlMs: number,
   ) {
     this.dir = path.join(spoolDir, 'uploads');
+  }
+
+  /** When an upload touched now expires. */
+  expiry(): Date {
+    return new Date(this.clock().getTime() + this.ttlMs);
   }
 
   partPath(id: string): string {
@@ -86,6 +89,7 @@ export class UploadStore {
   }): Promise<UploadRow> {
     const id = newId();
     const now = this.clock();
+    const expiresAt = this.expiry();
     const raw = await this.db.resumableUpload.create({
       data: {
         id,
@@ -96,15 +100,16 @@ export class UploadStore {
         fileName: input.meta.fileName,
         fileCreatedAt: input.meta.fileCreatedAt,
         sha256: input.sha256 ?? null,
-        expiresAt: new Date(now.getTime() + UPLOAD_TTL_MS),
+        expiresAt,
         createdAt: now,
       },
     });
     return toRow(raw);
   }
 
+  /** The device's unfinished uploads; expired ones (gone for the device, swept later) do not count. */
   async openCount(deviceId: string): Promise<number> {
-    return this.db.resumableUpload.count({ where: { deviceId, completedAt: null } });
+    return this.db.resumableUpload.count({ where: { deviceId, completedAt: null, expiresAt: { gt: this.clock() } } });
   }
 
   /** The device's upload, unless it expired; another device's upload does not exist for this one. */
@@ -120,7 +125,7 @@ export class UploadStore {
       where: { id },
       data: {
         offset: BigInt(offset),
-        expiresAt: new Date(this.clock().getTime() + UPLOAD_TTL_MS),
+        expiresAt: this.expiry(),
         ...(length !== undefined ? { length: length === null ? null : BigInt(length) } : {}),
         ...(sha256 !== undefined ? { sha256 } : {}),
       },
@@ -128,10 +133,9 @@ export class UploadStore {
   }
 
   async markCompleted(id: string, assetId: string, duplicate: boolean): Promise<void> {
-    const now = this.clock();
     await this.db.resumableUpload.update({
       where: { id },
-      data: { assetId, duplicate, completedAt: now, expiresAt: new Date(now.getTime() + UPLOAD_TTL_MS) },
+      data: { assetId, duplicate, completedAt: this.clock(), expiresAt: this.expiry() },
     });
   }
 
@@ -197,6 +201,11 @@ export class UploadStore {
     }
     return orphans;
   }
+}
+
+/** The store as the relay's configuration sets it up. */
+export function storeOf(services: Services): UploadStore {
+  return new UploadStore(services.db, services.config.spoolDir, () => services.clock(), services.config.resumable.ttlMs);
 }
 
 const isUuid = (v: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v);

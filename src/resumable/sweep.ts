@@ -1,6 +1,6 @@
 import type { Services } from '../services.ts';
 import { tryLockInTx } from './lock.ts';
-import { UploadStore } from './store.ts';
+import { storeOf } from './store.ts';
 
 // A part file without its row is debris only once no creation can be between its row and its first bytes.
 const ORPHAN_AGE_MS = 10 * 60 * 1000;
@@ -10,7 +10,7 @@ const ORPHAN_AGE_MS = 10 * 60 * 1000;
  * An upload being appended to right now holds its lock and is left for the next sweep.
  */
 export async function sweepResumableUploads(services: Services): Promise<number> {
-  const store = new UploadStore(services.db, services.config.spoolDir, () => services.clock());
+  const store = storeOf(services);
   let removed = 0;
   for (const id of await store.expired()) {
     const gone = await services.db.$transaction(async (tx) => {
