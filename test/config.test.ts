@@ -50,7 +50,7 @@ describe('loadConfig defaults', () => {
     assert.equal(c.google.appStatus, 'production');
     assert.equal(c.retentionHours, 24);
     assert.equal(c.keepOriginals, false);
-    assert.deepEqual(c.resumable, { ttlMs: 24 * 3600_000, maxOpenPerDevice: 100, maxAppendBytes: 64 * 1024 * 1024 });
+    assert.deepEqual(c.resumable, { ttlMs: 24 * 3600_000, maxOpenPerDevice: 100, maxAppendBytes: 64 * 1024 * 1024, minFreeBytes: 0 });
     // Demo mode forwards to the bundled emulator on 127.0.0.1, never to Google.
     for (const url of [c.google.photosApiUrl, c.google.authUrl, c.google.tokenUrl, c.google.revokeUrl]) {
       assert.match(url, /^http:\/\/127\.0\.0\.1:8090(\/|$)/);
@@ -86,8 +86,9 @@ describe('loadConfig defaults', () => {
       RESUMABLE_UPLOAD_TTL_SECONDS: '90',
       RESUMABLE_MAX_OPEN_PER_DEVICE: '3',
       RESUMABLE_MAX_APPEND_BYTES: '8388608',
+      RESUMABLE_MIN_FREE_BYTES: '1073741824',
     });
-    assert.deepEqual(c.resumable, { ttlMs: 90_000, maxOpenPerDevice: 3, maxAppendBytes: 8 * 1024 * 1024 });
+    assert.deepEqual(c.resumable, { ttlMs: 90_000, maxOpenPerDevice: 3, maxAppendBytes: 8 * 1024 * 1024, minFreeBytes: 1024 ** 3 });
     assert.equal(c.port, 9000);
     assert.equal(c.publicUrl, 'http://localhost:9000', 'the default public URL follows the port');
     assert.equal(c.maxUploadBytes, 1_048_576);
@@ -132,6 +133,7 @@ describe('loadConfig validation', () => {
       RESUMABLE_UPLOAD_TTL_SECONDS: '0',
       RESUMABLE_MAX_OPEN_PER_DEVICE: 'many',
       RESUMABLE_MAX_APPEND_BYTES: '65535',
+      RESUMABLE_MIN_FREE_BYTES: '-1',
     };
     const problems = problemsOf(bad);
     for (const name of Object.keys(bad)) {

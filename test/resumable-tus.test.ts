@@ -1,16 +1,11 @@
 import assert from 'node:assert/strict';
 import { appendFile, stat, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildApp } from '../src/app.ts';
-import { loadConfig } from '../src/config/config.ts';
-import { createLogger } from '../src/ops/logger.ts';
 import { sweepResumableUploads } from '../src/resumable/sweep.ts';
-import { closeServices, createServices } from '../src/services.ts';
 import { assertError, assertNoResidue } from './helpers/checks.ts';
 import { Client } from './helpers/client.ts';
-import { residue, startRelay, type TestRelay } from './helpers/harness.ts';
+import { residue, startRelay, startSibling, type TestRelay } from './helpers/harness.ts';
 import { jpeg, notMedia, sha256 } from './helpers/media.ts';
 import { RawConnection, requestHead } from './helpers/raw-http.ts';
 import { b64digest, call, createTus, metadata, partFiles, patchTus, TUS, openTusPatch } from './helpers/resumable.ts';
@@ -360,10 +355,7 @@ describe('two relays on one database and spool', () => {
   it('an append streaming through one relay makes the other refuse a second append to the same upload (423)', async () => {
     const bytes = jpeg(200_000);
     const url = await createTus(relay, phone.token, bytes.length, fields('two-relays'));
-    const services = await createServices(loadConfig(relay.iso.env), createLogger('silent'));
-    const handle = await buildApp(services);
-    await handle.app.listen({ host: '127.0.0.1', port: 0 });
-    const second = { ...relay, url: `http://127.0.0.1:${(handle.app.server.address() as AddressInfo).port}`, services } as TestRelay;
+    const second = await startSibling(relay);
     try {
       const conn = await openTusPatch(relay.url, phone.token, url, 0, bytes.length, true);
       await conn.write(bytes.subarray(0, 50_000));
@@ -377,8 +369,7 @@ describe('two relays on one database and spool', () => {
       assert.equal(res?.status, 204, res?.text);
       assert.equal((await assetOf(res!.headers['x-asset-id']!)).blobSha256, sha256(bytes));
     } finally {
-      await handle.app.close();
-      await closeServices(services);
+      await second.close();
     }
   });
 });
@@ -420,10 +411,7 @@ describe('restart', () => {
     // Bytes written but never acknowledged (a crash between write and fsync): garbage past the durable offset.
     await appendFile(path.join(relay.config.spoolDir, 'uploads', `${url.split('/').pop()}.part`), Buffer.alloc(5000, 0xaa));
 
-    const services = await createServices(loadConfig(relay.iso.env), createLogger('silent'));
-    const handle = await buildApp(services);
-    await handle.app.listen({ host: '127.0.0.1', port: 0 });
-    const second = { ...relay, url: `http://127.0.0.1:${(handle.app.server.address() as AddressInfo).port}`, services } as TestRelay;
+    const second = await startSibling(relay);
     try {
       const head = await call(second, phone.token, 'HEAD', url, TUS);
       assert.equal(head.status, 200);
@@ -432,8 +420,7 @@ describe('restart', () => {
       assert.equal(done.status, 204, JSON.stringify(done.body));
       assert.equal((await assetOf(done.headers.get('x-asset-id')!)).blobSha256, sha256(bytes));
     } finally {
-      await handle.app.close();
-      await closeServices(services);
+      await second.close();
     }
   });
 });

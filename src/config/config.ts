@@ -29,6 +29,8 @@ export interface Config {
     maxOpenPerDevice: number;
     /** The largest append clients are told to send (Upload-Limit max-append-size); the relay takes larger ones too. */
     maxAppendBytes: number;
+    /** An append that would leave less free space than this on the spool is refused (507) before a byte is written. */
+    minFreeBytes: number;
   };
   /** Entries (files and folders) one device's WebDAV view may hold: a COPY must not double it without end. */
   davMaxEntries: number;
@@ -115,6 +117,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxOpenPerDevice: read.int('RESUMABLE_MAX_OPEN_PER_DEVICE', 100, 1, 1_000_000),
       // From 64 KiB: a smaller append would cost a disk flush per few packets.
       maxAppendBytes: read.int('RESUMABLE_MAX_APPEND_BYTES', 64 * 1024 * 1024, 64 * 1024, Number.MAX_SAFE_INTEGER),
+      minFreeBytes: read.int('RESUMABLE_MIN_FREE_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
     },
     davMaxEntries: read.int('DAV_MAX_ENTRIES_PER_DEVICE', 100_000, 1, 100_000_000),
     davTransactionTimeoutMs: read.int('DAV_TRANSACTION_TIMEOUT_SECONDS', 60, 1, 3600) * 1000,

@@ -86,6 +86,7 @@ export class ResumableUploads {
     const limit = (length ?? config.maxUploadBytes) - row.offset;
     const declared = Number(request.headers['content-length']);
     if (withBody && Number.isFinite(declared) && declared > limit) throw tooMuch(length, config.maxUploadBytes);
+    if (withBody) await this.checkRoom(row, Number.isFinite(declared) ? declared : 0);
 
     const file = this.store.partPath(row.id);
     const { handle, size } = await this.store.openForAppend(row.id, row.offset);
@@ -207,6 +208,21 @@ export class ResumableUploads {
     await this.store.unlinkPart(row.id);
     this.checkpoints.drop(row.id);
     return { assetId: registered.assetId, duplicate: registered.duplicate };
+  }
+
+  /**
+   * Refuse an append the spool has no room for (its declared length, above RESUMABLE_MIN_FREE_BYTES) before a byte is
+   * written: the upload keeps its offset and resumes once space returns. A body of unknown length, or a disk that
+   * fills while it streams, meets ENOSPC instead, which keeps the whole chunks written and is answered 507 too.
+   */
+  private async checkRoom(row: UploadRow, bytes: number): Promise<void> {
+    const floor = this.services.config.resumable.minFreeBytes;
+    const free = await this.services.blobs.freeBytes();
+    if (free - bytes >= floor) return;
+    throw new ApiError(
+      'insufficient_storage',
+      `The relay is out of disk space for this append: the upload keeps its ${row.offset} bytes; resume once space returns`,
+    );
   }
 
   /** Refuse content that is not a photo or video as soon as its head is in, not after gigabytes. */

@@ -122,6 +122,33 @@ export async function startRelay(extraEnv: Record<string, string> = {}, options:
   };
 }
 
+/**
+ * A second relay process's API (in this process) on the same database, Redis prefix and spool as `relay`, with
+ * `extraEnv` on top of its settings: two instances behind one load balancer, or the same relay restarted.
+ * Its close() leaves the shared database and spool alone.
+ */
+export async function startSibling(relay: TestRelay, extraEnv: Record<string, string> = {}): Promise<TestRelay> {
+  const config = loadConfig({ ...relay.iso.env, ...extraEnv });
+  const services = await createServices(config, createLogger('silent'));
+  const handle = await buildApp(services);
+  await handle.app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = handle.app.server.address() as AddressInfo;
+  let closed = false;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    config,
+    services,
+    handle,
+    iso: relay.iso,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await handle.app.close();
+      await closeServices(services);
+    },
+  };
+}
+
 export interface Residue {
   tempFiles: string[];
   blobFiles: string[];
