@@ -29,7 +29,7 @@ const PARTS: Record<string, { title: string; run: (ctx: BenchContext) => Promise
   d: { title: 'POST /api/v1/assets/check of held hashes', run: check },
   e: { title: 'forwarding throughput and Google requests per item', run: forwarding },
   f: { title: 'worker RSS forwarding a very large video (resumable)', run: forwardRss },
-  g: { title: 'large resumable upload (tus): one PATCH and 8 MiB PATCHes vs hash+fsync baseline', run: resumableUpload },
+  g: { title: 'large resumable upload (tus): one PATCH and 8 MiB PATCHes vs hash+fsync baseline; RSS', run: resumableUpload },
 };
 
 const USAGE = `usage: npm run bench -- [--quick] [--only a,b,c,d,e,f,g]

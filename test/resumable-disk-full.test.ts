@@ -151,17 +151,16 @@ describe('a disk that fills up mid-append (a real 24 MiB file system)', () => {
 });
 
 describe('ENOSPC from the write itself (any machine)', () => {
-  /** A real file whose disk "fills" after `room` bytes: the write that crosses it is short, or refused. */
+  /** A real file whose disk "fills" after `room` bytes: the write (the sink writes with FileHandle.write) that crosses it is short, or refused. */
   function filling(handle: FileHandle, room: number, how: 'short' | 'refused'): FileHandle {
     return new Proxy(handle, {
       get(target, prop) {
-        if (prop !== 'writev') return Reflect.get(target, prop).bind(target);
-        return async (buffers: Buffer[], position: number) => {
-          const all = Buffer.concat(buffers);
-          if (position + all.length <= room) return target.writev(buffers, position);
+        if (prop !== 'write') return Reflect.get(target, prop).bind(target);
+        return async (buffer: Buffer, offset: number, length: number, position: number) => {
+          if (position + length <= room) return target.write(buffer, offset, length, position);
           if (how === 'refused') throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-          const { bytesWritten } = await target.write(all, 0, Math.max(0, room - position), position);
-          return { bytesWritten, buffers };
+          const { bytesWritten } = await target.write(buffer, offset, Math.max(0, room - position), position);
+          return { bytesWritten, buffer };
         };
       },
     });

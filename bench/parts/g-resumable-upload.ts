@@ -1,19 +1,29 @@
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startBaseline } from '../lib/baseline.ts';
 import { writeLargeFile } from '../lib/media-files.ts';
 import { uploadMultipart } from '../lib/multipart.ts';
+import { idleRss, RssSampler } from '../lib/proc.ts';
 import { uploadResumable } from '../lib/resumable.ts';
-import { Cleanup, Client, isolatedRelayEnv, startRelayChild } from '../lib/relay.ts';
-import { GiB, MiB, mbps, ratio, secs, size, verdict, type BenchContext, type PartResult } from '../lib/report.ts';
+import { Cleanup, Client, isolatedRelayEnv, startRelayChild, summarizeLogLine } from '../lib/relay.ts';
+import { GiB, MiB, mb, mbps, ratio, secs, size, verdict, type BenchContext, type PartResult } from '../lib/report.ts';
+
+// The issue's memory targets, as for the multipart upload (part b): the API process's RSS peaks below this…
+const PEAK_LIMIT = 150e6;
+// …and stays flat: the peak within this of the idle RSS before the upload.
+const GROWTH_LIMIT = 50e6;
+/** The relay's own web app appends in 8 MiB PATCHes: the memory run uses them too (request churn and streaming). */
+const RSS_PATCH_BYTES = 8 * MiB;
 
 /**
  * (g) One large file through the resumable endpoint (tus 1.0) — in one PATCH, and in 8 MiB PATCHes — against the
  * hash + fsync baseline, same bytes. Targets (issue 12): one PATCH ≥ 0.9× the baseline's throughput, 8 MiB PATCHes
- * ≥ 0.8×.
+ * ≥ 0.8×. Then the API process's RSS through a 2 GiB resumable upload (quick: 256 MiB): peak ≤ 150 MB, flat.
  */
 export async function resumableUpload(ctx: BenchContext): Promise<PartResult> {
   const bytes = ctx.quick ? 64 * MiB : 1 * GiB;
+  const rssBytes = ctx.quick ? 256 * MiB : 2 * GiB;
   const cleanup = new Cleanup();
   try {
     const file = await writeLargeFile(ctx.dataDir, 'mp4', bytes, 'resumable.mp4');
@@ -43,11 +53,40 @@ export async function resumableUpload(ctx: BenchContext): Promise<PartResult> {
     }
     const one = base.seconds / results['one PATCH']!;
     const eight = base.seconds / results['8 MiB PATCHes']!;
+    await rm(file.path, { force: true });
+
+    // Memory: the throughput runs above were the warm-up, so "before" is the steady idle state.
+    ctx.log(`generating a ${size(rssBytes)} MP4 file`);
+    const big = await writeLargeFile(ctx.dataDir, 'mp4', rssBytes, 'resumable-rss.mp4');
+    cleanup.add('remove RSS test file', () => rm(big.path, { force: true }));
+    await sleep(1000);
+    const pid = relay.child.pid;
+    const before = await idleRss(pid);
+    const device = await admin.pairDevice(accountId, 'Bench phone RSS');
+    const sampler = new RssSampler(pid).start({ resetPeak: true });
+    const r = await uploadResumable(relay.url, big, device.token, 'g-rss', RSS_PATCH_BYTES);
+    const rss = sampler.stop();
+    await rm(big.path, { force: true });
+    if (r.status !== 204 || !r.assetId) throw new Error(`resumable (RSS) answered ${r.status}: ${String(r.body).slice(0, 300)}`);
+    await sleep(2000);
+    const after = await idleRss(pid);
+    const peak = Math.max(rss.max, rss.hwm);
+    ctx.log(
+      `${size(rssBytes)} in ${size(RSS_PATCH_BYTES)} PATCHes: ${secs(r.seconds)} (${mbps(rssBytes, r.seconds)}); RSS before ${mb(before)}, ` +
+        `peak ${mb(rss.max)} sampled / ${mb(rss.hwm)} VmHWM (${rss.samples} samples), after ${mb(after)}`,
+    );
+    const notes: string[] = [];
+    if (peak >= PEAK_LIMIT) notes.push(`peak RSS ${mb(peak)} during the ${size(rssBytes)} resumable upload is over ${mb(PEAK_LIMIT, 0)}`);
+    if (peak - before >= GROWTH_LIMIT)
+      notes.push(`RSS grew by ${mb(peak - before)} during the ${size(rssBytes)} resumable upload: not flat`);
+    if (!rss.hwmReset) notes.push('could not reset VmHWM (/proc/<pid>/clear_refs): the VmHWM peak includes start-up');
+    const warnings = relay.child.warnings();
+    if (warnings.length) notes.push(`relay logged ${warnings.length} warning/error line(s), e.g. ${summarizeLogLine(warnings[0]!)}`);
     return {
       id: 'g',
-      title: `one ${size(bytes)} resumable upload`,
+      title: `one ${size(bytes)} resumable upload; RSS through ${size(rssBytes)}`,
       seconds: 0,
-      notes: [],
+      notes,
       rows: [
         {
           part: 'g',
@@ -67,8 +106,36 @@ export async function resumableUpload(ctx: BenchContext): Promise<PartResult> {
           target: '≥ 0.80×',
           verdict: verdict(eight >= 0.8),
         },
+        {
+          part: 'g',
+          measure: `relay RSS during ${size(rssBytes)} resumable upload (8 MiB PATCHes): before → peak → after`,
+          relay: `${mb(before)} → ${mb(peak)} → ${mb(after)}`,
+          baseline: '',
+          ratio: '',
+          target: `peak < ${mb(PEAK_LIMIT, 0)}, growth < ${mb(GROWTH_LIMIT, 0)}`,
+          verdict: verdict(peak < PEAK_LIMIT && peak - before < GROWTH_LIMIT),
+        },
       ],
-      data: { bytes, baselineSeconds: base.seconds, relaySeconds: results },
+      data: {
+        bytes,
+        baselineSeconds: base.seconds,
+        relaySeconds: results,
+        rss: {
+          bytes: rssBytes,
+          patchBytes: RSS_PATCH_BYTES,
+          seconds: r.seconds,
+          before,
+          peakSampled: rss.max,
+          hwm: rss.hwm,
+          hwmReset: rss.hwmReset,
+          peak,
+          after,
+          samples: rss.samples,
+        },
+        peakLimitBytes: PEAK_LIMIT,
+        growthLimitBytes: GROWTH_LIMIT,
+        relayWarnings: warnings.length,
+      },
     };
   } finally {
     await cleanup.run();

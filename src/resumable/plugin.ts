@@ -217,16 +217,15 @@ export default async function resumableRoutes(
       const length = intHeader(request, 'upload-length');
       const checksum = proto.kind === 'tus' ? parseChecksum(request) : undefined;
       const sha256 = parseReprDigest(request);
-      const found = await findRow(resumable, request, dev.id);
-      if (found.completedAt) return answerRetry(request, reply, proto, found, offset);
-      const lock = await locks.tryAcquire(found.id);
+      // The lock first, then the row, read once under it (another request may have appended, finished or deleted
+      // the upload until then): one query less per append. An id that names nothing is locked for nothing, briefly.
+      const lock = await locks.tryAcquire(uploadId(request));
       if (!lock) throw resumable.busy(proto);
       // The answer goes out only once the lock is released: a client sending its next append as soon as it reads
       // this one's answer must not find the upload still locked.
       let answer: () => unknown;
       try {
         answer = await intake(services, uploads, request, reply, async (upload) => {
-          // Read again under the lock: another request may have appended, finished or deleted it meanwhile.
           const row = await findRow(resumable, request, dev.id);
           if (row.completedAt) return () => answerRetry(request, reply, proto, row, offset);
           const { row: next, completed } = await resumable.append(
@@ -292,10 +291,18 @@ export default async function resumableRoutes(
   }
 }
 
-async function findRow(resumable: ResumableUploads, request: FastifyRequest, deviceId: string): Promise<UploadRow> {
+const noSuchUpload = () => new ApiError('not_found', 'No such upload (it may have expired or been deleted)');
+
+/** The upload id in the URL; one that cannot be an id names no upload. */
+function uploadId(request: FastifyRequest): string {
   const id = (request.params as { id: string }).id;
-  const row = isId(id) ? await resumable.store.find(id, deviceId) : null;
-  if (!row) throw new ApiError('not_found', 'No such upload (it may have expired or been deleted)');
+  if (!isId(id)) throw noSuchUpload();
+  return id;
+}
+
+async function findRow(resumable: ResumableUploads, request: FastifyRequest, deviceId: string): Promise<UploadRow> {
+  const row = await resumable.store.find(uploadId(request), deviceId);
+  if (!row) throw noSuchUpload();
   return row;
 }
 

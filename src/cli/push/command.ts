@@ -277,13 +277,16 @@ async function transfer(
           patchBytes: endpoint.maxAppendBytes,
           checksum: !!opts.patchChecksum,
           policy,
-          onResume: (offset, size) => reporter.warn(`${f.rel}: resuming at byte ${offset} of ${size} (what the relay holds is not sent again)`),
+          onResume: (offset, size) =>
+            reporter.warn(`${f.rel}: resuming at byte ${offset} of ${size} (what the relay holds is not sent again)`),
         });
         await session.run(`upload ${f.rel}`);
         return;
       }
     }
-    await withRetries(`upload ${f.rel}`, 'always', policy, () => uploadAsset(ctx.url, token, input, { agent, onBytes: (d) => reporter.addBytes(d) }));
+    await withRetries(`upload ${f.rel}`, 'always', policy, () =>
+      uploadAsset(ctx.url, token, input, { agent, onBytes: (d) => reporter.addBytes(d) }),
+    );
   };
   const byHash = (f: LocalFile) =>
     client.call<AssetCreated>('POST', '/api/v1/assets/by-hash', { body: { sha256: f.sha256, ...fields(f) }, retry: 'always' });

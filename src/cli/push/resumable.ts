@@ -137,7 +137,9 @@ export class ResumableUpload {
     const { abs, size } = this.input;
     const start = this.offset;
     const length = Math.min(this.options.patchBytes, size - start);
-    const checksum: Record<string, string> = this.options.checksum ? { 'upload-checksum': `sha256 ${await digest(abs, start, length)}` } : {};
+    const checksum: Record<string, string> = this.options.checksum
+      ? { 'upload-checksum': `sha256 ${await digest(abs, start, length)}` }
+      : {};
     const res = await sendFile(
       this.url!,
       'PATCH',

@@ -47,7 +47,13 @@ export interface Sent {
  * file is not sent. Resolves with any answer; rejects with a NetworkError when the connection fails before one
  * arrives (the bytes it counted are taken back), or a LocalFileError when the file cannot be read as announced.
  */
-export function sendFile(url: URL, method: string, headers: Record<string, string>, body: FileBody | undefined, options: SendOptions = {}): Promise<Sent> {
+export function sendFile(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: FileBody | undefined,
+  options: SendOptions = {},
+): Promise<Sent> {
   const transport = url.protocol === 'https:' ? https : http;
   const head = body?.head ?? Buffer.alloc(0);
   const tail = body?.tail ?? Buffer.alloc(0);
@@ -123,13 +129,16 @@ export function sendFile(url: URL, method: string, headers: Record<string, strin
         }
       }
       if (responded || req.destroyed) return;
-      if (read !== length) throw new LocalFileError(`the file shrank while it was being sent (${body!.start + read} of ${body!.start + length} bytes)`);
+      if (read !== length)
+        throw new LocalFileError(`the file shrank while it was being sent (${body!.start + read} of ${body!.start + length} bytes)`);
       req.end(tail);
     })().catch((err: unknown) => {
       if (responded) return;
       req.destroy();
       const code = (err as NodeJS.ErrnoException).code;
-      fail(err instanceof CliError ? err : new LocalFileError(`cannot read the file${code ? ` (${code})` : ''}: ${(err as Error).message}`));
+      fail(
+        err instanceof CliError ? err : new LocalFileError(`cannot read the file${code ? ` (${code})` : ''}: ${(err as Error).message}`),
+      );
     });
   });
 }
