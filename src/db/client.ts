@@ -14,8 +14,12 @@ export interface Database {
   pool: pg.Pool;
 }
 
-export function openDatabase(databaseUrl: string, max = 10): Database {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max });
+// Waiting longer than this for a pooled connection (all busy, or a server that does not answer the connect) fails the
+// request as an outage (503 not_ready) instead of holding it: the bound a Prisma interactive transaction had (maxWait).
+const CONNECT_TIMEOUT_MS = 30_000;
+
+export function openDatabase(databaseUrl: string, max = 10, connectTimeoutMs = CONNECT_TIMEOUT_MS): Database {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: connectTimeoutMs });
   // A pooled connection that dies while idle emits 'error' on the pool; without a listener that would end the process.
   // The adapter adds its own once Prisma connects; this one covers the moments before. The next query reports it.
   pool.on('error', () => {});
