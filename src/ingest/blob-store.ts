@@ -21,9 +21,6 @@ export interface TempBlob extends MeterResult {
   folderReady?: boolean;
 }
 
-// How much of an upload may wait in memory for the disk: chunks that arrive while a write is out go down together in
-// one writev, so a burst of uploads costs fewer write calls (each a trip through libuv's thread pool).
-const SINK_HIGH_WATER_MARK = 512 * 1024;
 
 /**
  * Content-addressed files under `<spool>/blobs/ab/cd/<sha256>`. Bytes land in `<spool>/tmp` first (same file
@@ -120,7 +117,7 @@ export class BlobStore {
     this.live.add(tempPath);
     const meter = new IngestMeter(maxBytes);
     // `flush: true` fsyncs the file before the stream reports it closed.
-    const sink = createWriteStream(tempPath, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: SINK_HIGH_WATER_MARK });
+    const sink = createWriteStream(tempPath, { flags: 'wx', mode: 0o600, flush: true });
     // Settles with the error rather than rejecting: the pipeline may fail first, and then nobody awaits it.
     let folder: Promise<unknown> = Promise.resolve();
     meter.once('end', () => {
