@@ -107,7 +107,13 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
   return services;
 }
 
+// At shutdown, how long job hints still on their way may hold the close (the reconciler schedules what is lost).
+const HINTS_SETTLE_MS = 2000;
+
 export async function closeServices(services: Services): Promise<void> {
+  if (services.scheduler instanceof BatchingScheduler) {
+    await Promise.race([services.scheduler.settled(), new Promise((resolve) => setTimeout(resolve, HINTS_SETTLE_MS).unref())]);
+  }
   await services.queues.close().catch(() => {});
   services.redis.disconnect();
   await services.db.$disconnect();

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { BatchingScheduler } from '../src/ledger/scheduler-batch.ts';
 import { Client } from './helpers/client.ts';
 import { ADMIN_TOKEN, startRelay, type TestRelay } from './helpers/harness.ts';
 import { jpeg, mp4, png, sha256 } from './helpers/media.ts';
@@ -154,10 +155,11 @@ describe('assets', () => {
     assert.equal(me.body.counts.pending, 1);
     assert.equal(me.body.bytesReceived, 100_000);
 
-    // Hand-off to forwarding: one pending delivery row and one job that names it.
+    // Hand-off to forwarding: one pending delivery row and one job that names it (a hint sent after the answer).
     const deliveries = await relay.services.db.delivery.findMany({ where: { accountId } });
     assert.equal(deliveries.length, 1);
     assert.equal(deliveries[0]!.state, 'pending');
+    await (relay.services.scheduler as BatchingScheduler).settled();
     const job = await relay.services.queues.uploads.getJob(deliveries[0]!.id);
     assert.equal(job?.data.deliveryId, deliveries[0]!.id);
   });

@@ -48,10 +48,18 @@ async function placeAndRecord(services: Services, device: AuthedDevice, temp: Te
   }
 }
 
+/**
+ * A new delivery's forwarding job is a hint (the ledger is the truth, and the reconciler schedules any delivery
+ * without a job): it is handed to the scheduler, which sends hints in batches, and the answer does not wait for Redis.
+ */
+function schedule(services: Services, registered: Registered | null): void {
+  if (registered?.newDelivery) void services.scheduler.uploads([registered.newDelivery]);
+}
+
 /** Make received bytes durable and visible, then register the device's asset (and the account's delivery, once). */
 export async function registerUpload(services: Services, device: AuthedDevice, temp: TempBlob, meta: AssetMeta): Promise<Registered> {
   const registered = (await placeAndRecord(services, device, temp, meta)).registered!;
-  if (registered.newDelivery) await services.scheduler.uploads([registered.newDelivery]);
+  schedule(services, registered);
   return registered;
 }
 
@@ -77,7 +85,7 @@ export async function registerByHash(services: Services, device: AuthedDevice, s
   });
   if (recorded && !recorded.deviceValid) throw revoked();
   const registered = recorded?.registered ?? null;
-  if (registered?.newDelivery) await services.scheduler.uploads([registered.newDelivery]);
+  schedule(services, registered);
   return registered;
 }
 

@@ -8,12 +8,13 @@ const MAX_BATCH = 500;
  * A Scheduler that hands new deliveries on in batches: while one `uploads` call is out to Redis, the deliveries
  * registered meanwhile wait and leave together in the next call — a group commit for job hints, so a burst of
  * uploads costs one Redis round trip per batch instead of one per photo, and an idle relay still sends each at once.
- * Each caller resumes when the call carrying its deliveries has returned, as before. A hint lost on the way (Redis
- * away) is what the reconciler exists for: it never throws.
+ * The promise `uploads` returns settles when the call carrying those deliveries has returned; a registration does not
+ * wait for it. A hint lost on the way (Redis away, the process ending) is what the reconciler exists for: this never
+ * throws.
  */
 export class BatchingScheduler implements Scheduler {
   private waiting: Array<{ delivery: DeliveryRef; sent: () => void }> = [];
-  private sending = false;
+  private sending: Promise<void> | null = null;
 
   constructor(
     private readonly inner: Scheduler,
@@ -28,8 +29,13 @@ export class BatchingScheduler implements Scheduler {
         if (--left === 0) resolve();
       };
       for (const delivery of deliveries) this.waiting.push({ delivery, sent });
-      if (!this.sending) void this.send();
+      this.sending ??= this.send();
     });
+  }
+
+  /** Resolves once every hint handed over so far has been sent (or has failed): for a shutdown. */
+  async settled(): Promise<void> {
+    while (this.sending) await this.sending;
   }
 
   account(accountId?: string): Promise<void> {
@@ -37,7 +43,8 @@ export class BatchingScheduler implements Scheduler {
   }
 
   private async send(): Promise<void> {
-    this.sending = true;
+    // Started from uploads(): let the caller's own tick register whatever else it has first.
+    await Promise.resolve();
     while (this.waiting.length > 0) {
       const batch = this.waiting.splice(0, MAX_BATCH);
       try {
@@ -47,6 +54,6 @@ export class BatchingScheduler implements Scheduler {
       }
       for (const w of batch) w.sent();
     }
-    this.sending = false;
+    this.sending = null;
   }
 }
