@@ -15,11 +15,11 @@ function heldScheduler() {
 }
 
 const ref = (id: string): DeliveryRef => ({ id, accountId: 'a', rank: 1 });
-const tick = () => new Promise((resolve) => setImmediate(resolve));
+const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
 
 it('hints handed over while a call is out leave together in the next call; each caller resumes with its own call', async () => {
   const { inner, calls } = heldScheduler();
-  const batching = new BatchingScheduler(inner, { warn: () => {} });
+  const batching = new BatchingScheduler(inner, { warn: () => {} }, 0);
   let firstDone = false;
   const first = batching.uploads([ref('d1')]).then(() => (firstDone = true));
   await tick();
@@ -44,7 +44,7 @@ it('hints handed over while a call is out leave together in the next call; each 
 it('a failed call is logged, never thrown: its callers resume, settled() waits for what is still out', async () => {
   const { inner, calls } = heldScheduler();
   const warnings: unknown[] = [];
-  const batching = new BatchingScheduler(inner, { warn: (obj: unknown) => void warnings.push(obj) });
+  const batching = new BatchingScheduler(inner, { warn: (obj: unknown) => void warnings.push(obj) }, 0);
   const hint = batching.uploads([ref('d1')]);
   await tick();
   let settled = false;
@@ -55,4 +55,17 @@ it('a failed call is logged, never thrown: its callers resume, settled() waits f
   await hint;
   await done;
   assert.equal(warnings.length, 1);
+});
+
+it('a hint waits a moment for company: hints handed over within the linger leave in one call', async () => {
+  const { inner, calls } = heldScheduler();
+  const batching = new BatchingScheduler(inner, { warn: () => {} }, 50);
+  const hints = [batching.uploads([ref('d1')])];
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  hints.push(batching.uploads([ref('d2')]));
+  assert.equal(calls.length, 0, 'nothing left during the linger');
+  await new Promise((resolve) => setTimeout(resolve, 80));
+  assert.deepEqual(calls.map((c) => c.ids), [['d1', 'd2']]);
+  calls[0]!.settle();
+  await Promise.all(hints);
 });

@@ -182,11 +182,29 @@ export class BlobStore {
 
   /** Make a received temp file the blob named by its hash: rename, then fsync the directory so the name survives a crash. */
   async commit(temp: TempBlob): Promise<void> {
+    await (await this.place(temp)).synced();
+  }
+
+  /**
+   * commit() in two steps, for a caller with other work to overlap with the folder's fsync: resolves once renamed;
+   * `synced()` resolves when the name is durable, or throws the fsync's error. Nothing may rely on the name before
+   * (a ledger row commits only after it). The fsync runs from the start, whether or not anyone asks.
+   */
+  async place(temp: TempBlob): Promise<{ synced(): Promise<void> }> {
     const finalPath = this.pathOf(temp.sha256);
     if (!temp.folderReady) await this.prepareFolder(temp.sha256);
     await rename(temp.tempPath, finalPath);
     this.live.delete(temp.tempPath);
-    await this.syncDir(path.dirname(finalPath));
+    const outcome = this.syncDir(path.dirname(finalPath)).then(
+      () => null,
+      (err: unknown) => err ?? new Error('fsync of the blob folder failed'),
+    );
+    return {
+      async synced() {
+        const err = await outcome;
+        if (err) throw err;
+      },
+    };
   }
 
   async has(sha256: string): Promise<boolean> {

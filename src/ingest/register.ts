@@ -30,8 +30,9 @@ async function placeAndRecord(services: Services, device: AuthedDevice, temp: Te
         ...(asset ? { asset } : {}),
       },
       async () => {
-        await blobs.commit(temp);
+        const placing = await blobs.place(temp);
         placed = true;
+        return placing;
       },
     );
     if (!recorded.deviceValid) throw revoked();

@@ -147,17 +147,23 @@ export class RegistrationLedger {
   ) {}
 
   /**
-   * The upload path: under the content lock, `place` puts the bytes in place (rename and fsync), then one statement
-   * records them, then COMMIT: three round trips to Postgres. When `place` or the statement fails, nothing commits.
+   * The upload path: under the content lock, `place` puts the bytes in place (the rename), one statement records them
+   * while the name is being made durable (`synced`, the folder's fsync), and COMMIT follows both: three round trips
+   * to Postgres, and no row commits before its file's name is durable. When anything fails, nothing commits.
    */
-  async placeAndRecord(r: Registration, place: () => Promise<void>): Promise<Recorded> {
+  async placeAndRecord(r: Registration, place: () => Promise<{ synced(): Promise<void> }>): Promise<Recorded> {
     return withContentLockPg(this.pool, r.sha256, async (client) => {
-      await place();
+      const { synced } = await place();
       const ids = { assetId: newId(), deliveryId: newId() };
       const sql = registrationSql(r, ids, this.clock());
       // Named, so each connection parses and plans it once: on a small machine Postgres's CPU is the upload's too.
-      const { rows } = await client.query<Row>({ name: statementName(r), text: sql.text, values: sql.values });
-      return toRecorded(r, ids, rows[0]);
+      const [recorded, durable] = await Promise.allSettled([
+        client.query<Row>({ name: statementName(r), text: sql.text, values: sql.values }),
+        synced(),
+      ]);
+      if (durable.status === 'rejected') throw durable.reason;
+      if (recorded.status === 'rejected') throw recorded.reason;
+      return toRecorded(r, ids, recorded.value.rows[0]);
     });
   }
 
