@@ -33,4 +33,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # Applies pending migrations, then serves the API and runs the forwarding workers (use --role api|worker to split).
-CMD ["node", "--max-semi-space-size=2", "--liftoff-only", "--expose-gc", "dist/main.js"]
+CMD ["node", "--max-semi-space-size=2", "--max-old-space-size=512", "--liftoff-only", "--expose-gc", "dist/main.js"]

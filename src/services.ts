@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config/config.ts';
-import { createDb, type Db } from './db/client.ts';
+import { openDatabase, type Db } from './db/client.ts';
 import { BlobStore } from './ingest/blob-store.ts';
 import { openSpool } from './ingest/spool-identity.ts';
 import { ForwardQueues } from './forwarding/queue.ts';
@@ -10,6 +10,7 @@ import { Metrics } from './ops/metrics.ts';
 import { Ledger } from './ledger/ledger.ts';
 import type { Scheduler } from './ledger/scheduler.ts';
 import { ForwardScheduler } from './forwarding/scheduler.ts';
+import { BatchingScheduler } from './ledger/scheduler-batch.ts';
 
 /** Every side effect the relay has, created once from the config and handed to the parts that need them. */
 export interface Services {
@@ -62,7 +63,7 @@ export function redisConnection(config: Config, options: { worker: boolean; log?
 }
 
 export async function createServices(config: Config, log: Logger): Promise<Services> {
-  const db = createDb(config.databaseUrl);
+  const { db, pool } = openDatabase(config.databaseUrl);
   // Prisma starts its engine on the first query, which can take seconds on a busy host: do it now, so the first
   // /readyz after start-up does not time out (a spurious 503) and an unreachable database stops the start.
   await db.$queryRaw`SELECT 1`;
@@ -92,8 +93,8 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     clock: () => new Date(),
   };
   // The ledger reads services.clock on every write, so a test that replaces the clock moves the ledger's too.
-  services.ledger = new Ledger(db, () => services.clock());
-  services.scheduler = new ForwardScheduler(services.ledger, queues, log);
+  services.ledger = new Ledger(db, () => services.clock(), pool);
+  services.scheduler = new BatchingScheduler(new ForwardScheduler(services.ledger, queues, log), log);
   // Before anything reads or writes the spool: is it the one this ledger's blobs live in?
   try {
     await openSpool(blobs, services.ledger);
@@ -106,7 +107,13 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
   return services;
 }
 
+// At shutdown, how long job hints still on their way may hold the close (the reconciler schedules what is lost).
+const HINTS_SETTLE_MS = 2000;
+
 export async function closeServices(services: Services): Promise<void> {
+  if (services.scheduler instanceof BatchingScheduler) {
+    await Promise.race([services.scheduler.settled(), new Promise((resolve) => setTimeout(resolve, HINTS_SETTLE_MS).unref())]);
+  }
   await services.queues.close().catch(() => {});
   services.redis.disconnect();
   await services.db.$disconnect();

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { BatchingScheduler } from '../src/ledger/scheduler-batch.ts';
 import { Client } from './helpers/client.ts';
 import { ADMIN_TOKEN, startRelay, type TestRelay } from './helpers/harness.ts';
 import { jpeg } from './helpers/media.ts';
@@ -57,6 +58,8 @@ describe('assets and retry', () => {
     await relay.services.db.account.update({ where: { id: accountId }, data: { googleStatus: 'linked', googleEmail: 'cy@example.com' } });
     const deliveries = await relay.services.db.delivery.findMany({ where: { accountId }, orderBy: { id: 'asc' }, select: { id: true } });
     const uploads = relay.services.queues.uploads;
+    // The uploads' job hints leave after their answers: let them land before removing them.
+    await (relay.services.scheduler as BatchingScheduler).settled();
     for (const { id } of deliveries) await uploads.remove(id);
     const jobOf = async (deliveryId: string) => (await uploads.getJob(deliveryId))?.data.deliveryId ?? null;
     assert.deepEqual(await Promise.all(deliveries.map((d) => jobOf(d.id))), [null, null]);

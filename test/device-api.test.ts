@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { BatchingScheduler } from '../src/ledger/scheduler-batch.ts';
 import { Client } from './helpers/client.ts';
-import { ADMIN_TOKEN, startRelay, type TestRelay } from './helpers/harness.ts';
+import { ADMIN_TOKEN, residue, startRelay, type TestRelay } from './helpers/harness.ts';
 import { jpeg, mp4, png, sha256 } from './helpers/media.ts';
 
 let relay: TestRelay;
@@ -114,6 +115,23 @@ describe('authentication', () => {
     const upload = await phone.upload(jpeg());
     assert.equal(upload.status, 401);
   });
+
+  it('a device revoked while its upload door remembers its token: the upload is refused as it commits, nothing recorded', async () => {
+    const phone = await admin.pairDevice(await admin.createAccount('Cleo'));
+    // The door remembers a token it found valid for a few seconds: this upload's lookup makes the next one skip it.
+    assert.equal((await phone.upload(jpeg(30_000))).status, 201);
+    assert.equal((await admin.call('DELETE', `/api/v1/admin/devices/${phone.deviceId}`)).status, 204);
+    const before = await residue(relay);
+    const photo = jpeg(31_000);
+    const upload = await phone.upload(photo);
+    assert.deepEqual([upload.status, upload.body.code], [401, 'unauthorized']);
+    const after = await residue(relay);
+    assert.deepEqual(after.rows, before.rows, 'no blob, asset or delivery row');
+    assert.deepEqual(after.tempFiles, []);
+    assert.ok(!after.blobFiles.includes(relay.services.blobs.pathOf(sha256(photo))), 'no blob file');
+    const device = await relay.services.db.device.findUniqueOrThrow({ where: { id: phone.deviceId } });
+    assert.equal(Number(device.bytesReceived), 30_000, 'the refused bytes are not counted');
+  });
 });
 
 describe('assets', () => {
@@ -154,10 +172,11 @@ describe('assets', () => {
     assert.equal(me.body.counts.pending, 1);
     assert.equal(me.body.bytesReceived, 100_000);
 
-    // Hand-off to forwarding: one pending delivery row and one job that names it.
+    // Hand-off to forwarding: one pending delivery row and one job that names it (a hint sent after the answer).
     const deliveries = await relay.services.db.delivery.findMany({ where: { accountId } });
     assert.equal(deliveries.length, 1);
     assert.equal(deliveries[0]!.state, 'pending');
+    await (relay.services.scheduler as BatchingScheduler).settled();
     const job = await relay.services.queues.uploads.getJob(deliveries[0]!.id);
     assert.equal(job?.data.deliveryId, deliveries[0]!.id);
   });

@@ -81,14 +81,15 @@ it('a registration that fails after the bytes were renamed into place leaves no 
   const photo = jpeg();
   const { blobs, db } = rig.relay.services;
   const temp = await blobs.receive(Readable.from([photo]), 10 * 1024 * 1024);
-  // A value Postgres refuses, reaching the INSERT after the rename (the edge validates dates; this proves the ledger
-  // does not depend on it).
+  // A value Postgres refuses (longer than the column), reaching the INSERT after the rename (the edge validates
+  // lengths; this proves the ledger does not depend on it).
   await assert.rejects(
     registerUpload(rig.relay.services, { id: m.phone.deviceId, accountId: m.accountId }, temp, {
       deviceAssetId: 'x',
-      fileName: 'x.jpg',
-      fileCreatedAt: new Date('0000-01-01T00:00:00Z'),
+      fileName: `${'x'.repeat(300)}.jpg`,
+      fileCreatedAt: null,
     }),
+    /value too long/,
   );
   assert.equal(await blobs.has(sha256(photo)), false, 'no blob file without its row');
   assert.equal(await db.blob.count({ where: { sha256: sha256(photo) } }), 0);

@@ -101,3 +101,24 @@ it('Redis down: uploads are accepted (201) and recorded, auth and pairing still 
   await assertDeliveredExactlyOnce(rig, m, [sha256(before), sha256(photo)]);
   assert.equal((await fetch(`${rig.relay.url}/readyz`)).status, 200, 'ready again');
 });
+
+it('Redis wedged (it accepts, never answers): an upload is answered at once, not after the command timeout; its job follows once Redis answers', async () => {
+  const m = await member(rig, 'Wedged');
+  assert.equal((await m.phone.upload(jpeg(21_000))).status, 201);
+  const photo = jpeg(26_000);
+  redis!.kill('SIGSTOP');
+  let upload;
+  let took: number;
+  try {
+    const started = Date.now();
+    upload = await m.phone.upload(photo);
+    took = Date.now() - started;
+  } finally {
+    redis!.kill('SIGCONT');
+  }
+  assert.equal(upload.status, 201, JSON.stringify(upload.body));
+  // The job hint waits for Redis (up to its 5 s command timeout), the answer does not.
+  assert.ok(took < 2500, `answered after ${took} ms`);
+  await waitAssetState(rig, upload.body.id, 'backed_up', 60_000);
+  await assertDeliveredExactlyOnce(rig, m);
+});

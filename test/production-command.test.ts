@@ -78,6 +78,17 @@ describe('young GC pacer', () => {
     assert.equal(collections, 7);
   });
 
+  test('a young GC of V8\'s own starts the interval again: no forced one on top of it', () => {
+    let collections = 0;
+    const pacer = new YoungGcPacer(100, () => collections++);
+    pacer.received(90);
+    pacer.collected();
+    pacer.received(90);
+    assert.equal(collections, 0, 'the dead buffers of the first 90 bytes went with the collection');
+    pacer.received(10);
+    assert.equal(collections, 1);
+  });
+
   test('under npm start\'s flags, streamed bytes bring young GCs; without --expose-gc the pacer stands aside', () => {
     const { env, args } = productionCommand();
     const flags = args.slice(0, -1);

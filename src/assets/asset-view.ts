@@ -1,19 +1,9 @@
 import { Prisma } from '../db/generated/client.ts';
 import type { Db } from '../db/client.ts';
 import { toTimestamp } from '../validation/dates.ts';
+import { STATE_SQL, type AssetState } from '../ledger/asset-state.ts';
 
-export const ASSET_STATES = ['pending', 'uploading', 'backed_up', 'failed', 'needs_reauth', 'paused'] as const;
-export type AssetState = (typeof ASSET_STATES)[number];
-
-/**
- * An asset's state is its delivery's, except that an account-level condition (forwarding paused, Google link
- * broken or removed) shows on everything not yet terminal. Derived in SQL, so lists filter and count on it.
- */
-const STATE_SQL = Prisma.sql`(CASE
-  WHEN d.state IN ('backed_up', 'failed') THEN d.state::text
-  WHEN acc.forwarding = 'paused' THEN 'paused'
-  WHEN acc.google_status IN ('needs_reauth', 'revoked') THEN 'needs_reauth'
-  ELSE d.state::text END)`;
+export { ASSET_STATES, type AssetState } from '../ledger/asset-state.ts';
 
 const FROM_SQL = Prisma.sql`FROM assets a
   JOIN blobs b ON b.sha256 = a.blob_sha256

@@ -31,6 +31,6 @@ export const AssetCreatedSchema = Type.Object({
   duplicate: Type.Boolean(),
 });
 
-export function toCreated(asset: AssetView, duplicate: boolean) {
+export function toCreated(asset: Pick<AssetView, 'id' | 'sha256' | 'size' | 'mimeType' | 'state'>, duplicate: boolean) {
   return { id: asset.id, sha256: asset.sha256, size: asset.size, mimeType: asset.mimeType, state: asset.state, duplicate };
 }

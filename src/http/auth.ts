@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from './errors.ts';
 import { DEVICE_TOKEN_PREFIX, hashToken, sameSecret } from '../devices/tokens.ts';
 import type { Services } from '../services.ts';
+import { TokenCache } from './token-cache.ts';
 
 export interface AuthedDevice {
   id: string;
@@ -15,6 +16,8 @@ declare module 'fastify' {
 }
 
 const SEEN_RESOLUTION_MS = 60_000;
+// How long a token found valid is taken as valid without asking Postgres, where a registration checks it again.
+const RECHECKED_TOKEN_TTL_MS = 10_000;
 
 function bearer(request: FastifyRequest): string {
   const header = request.headers.authorization;
@@ -23,15 +26,28 @@ function bearer(request: FastifyRequest): string {
   return match[1]!;
 }
 
-/** onRequest hook: runs before any body is read, so an unauthenticated upload never reaches the disk. */
-export function requireDevice(services: Services) {
+/**
+ * onRequest hook: runs before any body is read, so an unauthenticated upload never reaches the disk. With
+ * `recheckedAtCommit` (a route whose every write goes through src/ledger/registration.ts, which refuses a revoked
+ * device in the statement that commits), a token found valid is remembered for a few seconds (TokenCache).
+ */
+export function requireDevice(services: Services, options: { recheckedAtCommit?: boolean } = {}) {
+  const cache = options.recheckedAtCommit ? new TokenCache<AuthedDevice>(RECHECKED_TOKEN_TTL_MS) : null;
   return async function deviceAuth(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    await services.limits.auth.verifyFirst(request.ip, ['unauthorized'], () => authenticateDevice(services, request));
+    await services.limits.auth.verifyFirst(request.ip, ['unauthorized'], () => authenticateDevice(services, request, cache));
   };
 }
 
-async function authenticateDevice(services: Services, request: FastifyRequest): Promise<void> {
-  await authenticateDeviceToken(services, request, bearer(request));
+async function authenticateDevice(services: Services, request: FastifyRequest, cache: TokenCache<AuthedDevice> | null): Promise<void> {
+  const token = bearer(request);
+  const key = cache && token.startsWith(DEVICE_TOKEN_PREFIX) ? hashToken(token) : null;
+  const known = key ? cache!.get(key) : undefined;
+  if (known) {
+    request.device = known;
+    return;
+  }
+  await authenticateDeviceToken(services, request, token);
+  if (key) cache!.set(key, request.device!);
 }
 
 /** Attach the device a token names to the request (however the token arrived: bearer here, Basic on WebDAV). */

@@ -23,8 +23,15 @@ const IOREDIS_MESSAGES = new Set([
   'Command timed out',
   'Command aborted due to connection close',
 ]);
-// node-postgres: a pooled connection that died under a query rejects with one of these, without a code.
-const PG_MESSAGES = new Set(['Connection terminated unexpectedly', 'Connection terminated', 'Connection terminated due to connection timeout']);
+// node-postgres: a pooled connection that died under a query, or before it, rejects with one of these, without a code;
+// pg-pool with the last when no connection could be had within its connectionTimeoutMillis.
+const PG_MESSAGES = new Set([
+  'Connection terminated unexpectedly',
+  'Connection terminated',
+  'Connection terminated due to connection timeout',
+  'Client has encountered a connection error and is not queryable',
+  'timeout exceeded when trying to connect',
+]);
 
 interface Inspectable {
   name?: unknown;
@@ -47,6 +54,8 @@ export function isDependencyUnavailable(err: unknown, depth = 0): boolean {
     const state = adapter.originalCode ?? adapter.code;
     if (typeof state === 'string' && PG_STATES.test(state)) return true;
   }
+  // node-postgres's own error (the ledger's registration runs on plain pg): the SQLSTATE is its code.
+  if (code && PG_STATES.test(code)) return true;
   if (code && SOCKET_CODES.has(code) && typeof e.syscall === 'string' && CONNECT_SYSCALLS.has(e.syscall)) return true;
   if (typeof e.name === 'string' && IOREDIS_NAMES.has(e.name)) return true;
   if (typeof e.message === 'string' && (IOREDIS_MESSAGES.has(e.message) || PG_MESSAGES.has(e.message))) return true;

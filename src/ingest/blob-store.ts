@@ -17,7 +17,10 @@ export type BlobPresence = 'present' | 'missing';
 
 export interface TempBlob extends MeterResult {
   tempPath: string;
+  /** Its blob's folder exists and is durable already (receive prepares it while the file's fsync runs). */
+  folderReady?: boolean;
 }
+
 
 /**
  * Content-addressed files under `<spool>/blobs/ab/cd/<sha256>`. Bytes land in `<spool>/tmp` first (same file
@@ -32,7 +35,11 @@ export class BlobStore {
   /** Temp files of uploads in progress here: received or being received, not yet committed or discarded. */
   private readonly live = new Set<string>();
 
-  constructor(readonly root: string) {
+  /** `syncDir` is fsyncDir; a test may watch which folders are synced. */
+  constructor(
+    readonly root: string,
+    private readonly syncDir: (dir: string) => Promise<void> = fsyncDir,
+  ) {
     this.tmpDir = path.join(root, 'tmp');
     this.blobsDir = path.join(root, 'blobs');
     this.markerPath = path.join(root, SPOOL_MARKER);
@@ -101,7 +108,9 @@ export class BlobStore {
 
   /**
    * Stream `source` into a fresh temp file through the meter (hash, size, media sniffing, size limit).
-   * On any failure the temp file is gone before the error surfaces.
+   * On any failure the temp file is gone before the error surfaces. Once the last byte went through the meter (the
+   * hash is known) the blob's folder is made ready while the file's last writes and fsync run: commit() then has only
+   * the rename and one folder fsync left to do under the content lock.
    */
   async receive(source: Readable, maxBytes: number, signal?: AbortSignal): Promise<TempBlob> {
     const tempPath = path.join(this.tmpDir, `${randomUUID()}${TEMP_SUFFIX}`);
@@ -109,10 +118,20 @@ export class BlobStore {
     const meter = new IngestMeter(maxBytes);
     // `flush: true` fsyncs the file before the stream reports it closed.
     const sink = createWriteStream(tempPath, { flags: 'wx', mode: 0o600, flush: true });
+    // Settles with the error rather than rejecting: the pipeline may fail first, and then nobody awaits it.
+    let folder: Promise<unknown> = Promise.resolve();
+    meter.once('end', () => {
+      folder = this.prepareFolder(meter.sha256!).then(
+        () => null,
+        (err: unknown) => err ?? new Error('preparing the blob folder failed'),
+      );
+    });
     try {
       // Aborting `signal` stops the upload.
       await pipeline(source, meter, sink, { signal });
-      return { tempPath, ...meter.result() };
+      const folderErr = await folder;
+      if (folderErr) throw folderErr;
+      return { tempPath, ...meter.result(), folderReady: true };
     } catch (err) {
       // pipeline() can reject while the sink is still creating the file (an empty part fails at once): unlinking
       // then would come first and leave the file behind. 'close' comes once the file is open and closed again.
@@ -163,11 +182,29 @@ export class BlobStore {
 
   /** Make a received temp file the blob named by its hash: rename, then fsync the directory so the name survives a crash. */
   async commit(temp: TempBlob): Promise<void> {
+    await (await this.place(temp)).synced();
+  }
+
+  /**
+   * commit() in two steps, for a caller with other work to overlap with the folder's fsync: resolves once renamed;
+   * `synced()` resolves when the name is durable, or throws the fsync's error. Nothing may rely on the name before
+   * (a ledger row commits only after it). The fsync runs from the start, whether or not anyone asks.
+   */
+  async place(temp: TempBlob): Promise<{ synced(): Promise<void> }> {
     const finalPath = this.pathOf(temp.sha256);
-    await this.ensureDir(path.dirname(finalPath));
+    if (!temp.folderReady) await this.prepareFolder(temp.sha256);
     await rename(temp.tempPath, finalPath);
     this.live.delete(temp.tempPath);
-    await fsyncDir(path.dirname(finalPath));
+    const outcome = this.syncDir(path.dirname(finalPath)).then(
+      () => null,
+      (err: unknown) => err ?? new Error('fsync of the blob folder failed'),
+    );
+    return {
+      async synced() {
+        const err = await outcome;
+        if (err) throw err;
+      },
+    };
   }
 
   async has(sha256: string): Promise<boolean> {
@@ -224,14 +261,23 @@ export class BlobStore {
     await unlink(probe);
   }
 
-  private async ensureDir(dir: string): Promise<void> {
+  /**
+   * Create the folder a blob goes in (`blobs/ab/cd`), durably. Folders are never removed, so this may run before the
+   * content lock is taken, and for content that is then refused.
+   */
+  private async prepareFolder(sha256: string): Promise<void> {
+    const dir = path.dirname(this.pathOf(sha256));
+    // mkdir names the first (outermost) folder it created; every folder from there down to `dir` is new.
     const created = await mkdir(dir, { recursive: true, mode: 0o700 });
-    // A new directory's own entry must be durable too: fsync every parent that gained one.
-    if (created) {
-      for (let d = created; d.startsWith(this.blobsDir) && d !== this.blobsDir; d = path.dirname(d)) {
-        await fsyncDir(path.dirname(d));
-      }
+    if (!created) return;
+    // A new folder's own entry must be durable too: fsync the parent of each folder created (`blobs` for a new `ab`,
+    // `ab` for a new `cd`), at once: the file system can commit them together.
+    const parents: string[] = [];
+    for (let d = dir; d.startsWith(this.blobsDir) && d !== this.blobsDir; d = path.dirname(d)) {
+      parents.push(path.dirname(d));
+      if (d === created) break;
     }
+    await Promise.all(parents.map((p) => this.syncDir(p)));
   }
 }
 

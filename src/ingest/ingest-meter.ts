@@ -21,6 +21,7 @@ export class IngestMeter extends Transform {
   private headBytes = 0;
   private media: MediaType | null = null;
   private judged = false;
+  private digest: string | null = null;
 
   constructor(private readonly maxBytes: number) {
     super();
@@ -49,11 +50,20 @@ export class IngestMeter extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.judged) {
+    const done = () => {
+      this.digest = this.hash.digest('hex');
       callback();
+    };
+    if (this.judged) {
+      done();
       return;
     }
-    this.judge().then(() => callback(), callback);
+    this.judge().then(done, callback);
+  }
+
+  /** The content's hash, known once every byte went through (by 'end'), while the sink may still be writing them. */
+  get sha256(): string | null {
+    return this.digest;
   }
 
   private async judge(): Promise<void> {
@@ -68,7 +78,7 @@ export class IngestMeter extends Transform {
   }
 
   result(): MeterResult {
-    if (!this.media) throw new Error('IngestMeter.result() before the stream finished');
-    return { sha256: this.hash.digest('hex'), size: this.size, media: this.media };
+    if (!this.media || !this.digest) throw new Error('IngestMeter.result() before the stream finished');
+    return { sha256: this.digest, size: this.size, media: this.media };
   }
 }

@@ -1,26 +1,42 @@
 import type { AuthedDevice } from '../http/auth.ts';
-import type { AssetMeta, Registered } from '../ledger/assets.ts';
-import type { Tx } from '../ledger/tx.ts';
+import { ApiError } from '../http/errors.ts';
+import type { AssetMeta, Recorded, Registered } from '../ledger/registration.ts';
 import type { Services } from '../services.ts';
 import type { TempBlob } from './blob-store.ts';
 
 export type { AssetMeta, Registered };
 
+/** The device was revoked (or removed) while its upload was on the way: the registration recorded nothing. */
+function revoked(): ApiError {
+  return new ApiError('unauthorized', 'Invalid or revoked device token');
+}
+
 /**
  * Put received bytes in place and record them, under the content lock: the file is renamed (and its folder fsynced)
- * before the row commits, so no row ever points at missing bytes. When the transaction fails after the rename, the
- * file is removed again unless a row names it, so a failure leaves the file adopted by a row or gone, never neither.
+ * before the row commits, so no row ever points at missing bytes. When the transaction fails after the rename (or the
+ * device turns out revoked), the file is removed again unless a row names it, so a failure leaves the file adopted by a
+ * row or gone, never neither.
  */
-async function placeAndRecord<T>(services: Services, temp: TempBlob, record: (tx: Tx) => Promise<T>): Promise<T> {
+async function placeAndRecord(services: Services, device: AuthedDevice, temp: TempBlob, asset?: AssetMeta): Promise<Recorded> {
   const { ledger, blobs } = services;
   let placed = false;
   try {
-    return await ledger.withContent(temp.sha256, async (tx) => {
-      await blobs.commit(temp);
-      placed = true;
-      await ledger.blobs.recordStored(tx, { sha256: temp.sha256, size: temp.size, mimeType: temp.media.mimeType });
-      return record(tx);
-    });
+    const recorded = await ledger.registrations.placeAndRecord(
+      {
+        device,
+        sha256: temp.sha256,
+        stored: { size: temp.size, mimeType: temp.media.mimeType },
+        receivedBytes: temp.size,
+        ...(asset ? { asset } : {}),
+      },
+      async () => {
+        const placing = await blobs.place(temp);
+        placed = true;
+        return placing;
+      },
+    );
+    if (!recorded.deviceValid) throw revoked();
+    return recorded;
   } catch (err) {
     // Not yet placed: the temp file is the caller's to discard, as for any failed upload.
     if (placed) {
@@ -33,15 +49,18 @@ async function placeAndRecord<T>(services: Services, temp: TempBlob, record: (tx
   }
 }
 
+/**
+ * A new delivery's forwarding job is a hint (the ledger is the truth, and the reconciler schedules any delivery
+ * without a job): it is handed to the scheduler, which sends hints in batches, and the answer does not wait for Redis.
+ */
+function schedule(services: Services, registered: Registered | null): void {
+  if (registered?.newDelivery) void services.scheduler.uploads([registered.newDelivery]);
+}
+
 /** Make received bytes durable and visible, then register the device's asset (and the account's delivery, once). */
 export async function registerUpload(services: Services, device: AuthedDevice, temp: TempBlob, meta: AssetMeta): Promise<Registered> {
-  const { ledger } = services;
-  const registered = await placeAndRecord(services, temp, async (tx) => {
-    const result = await ledger.assets.register(tx, device, temp.sha256, meta);
-    await ledger.assets.noteReceived(tx, device.id, temp.size);
-    return result;
-  });
-  if (registered.newDelivery) await services.scheduler.uploads([registered.newDelivery]);
+  const registered = (await placeAndRecord(services, device, temp, meta)).registered!;
+  schedule(services, registered);
   return registered;
 }
 
@@ -52,7 +71,7 @@ export async function registerUpload(services: Services, device: AuthedDevice, t
  * delivery needs.
  */
 export async function storeBlob(services: Services, device: AuthedDevice, temp: TempBlob): Promise<void> {
-  await placeAndRecord(services, temp, (tx) => services.ledger.assets.noteReceived(tx, device.id, temp.size));
+  await placeAndRecord(services, device, temp);
 }
 
 /**
@@ -61,11 +80,13 @@ export async function storeBlob(services: Services, device: AuthedDevice, temp: 
  */
 export async function registerByHash(services: Services, device: AuthedDevice, sha256: string, meta: AssetMeta): Promise<Registered | null> {
   const { ledger } = services;
-  const registered = await ledger.withContent(sha256, async (tx) => {
+  const recorded = await ledger.withContent(sha256, async (tx) => {
     if (!(await ledger.assets.accountHas(device.accountId, [sha256], tx)).has(sha256)) return null;
-    return ledger.assets.register(tx, device, sha256, meta);
+    return ledger.registrations.record(tx, { device, sha256, asset: meta });
   });
-  if (registered?.newDelivery) await services.scheduler.uploads([registered.newDelivery]);
+  if (recorded && !recorded.deviceValid) throw revoked();
+  const registered = recorded?.registered ?? null;
+  schedule(services, registered);
   return registered;
 }
 

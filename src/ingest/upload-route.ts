@@ -8,7 +8,6 @@ import type { Services } from '../services.ts';
 import type { TempBlob } from './blob-store.ts';
 import { checkAssetMeta, checkSha256 } from './asset-meta.ts';
 import { registerUpload, type AssetMeta } from './register.ts';
-import { findAsset } from '../assets/asset-view.ts';
 import { AssetCreatedSchema, toCreated } from '../assets/schemas.ts';
 import { errorResponses } from '../http/schemas.ts';
 import { InflightUploads } from '../intake/inflight.ts';
@@ -115,7 +114,8 @@ export default async function uploadRoute(
   app.post(
     '/assets',
     {
-      onRequest: requireDevice(services),
+      // Its one write is registerUpload, which checks the device again as it commits: the token lookup may be cached.
+      onRequest: requireDevice(services, { recheckedAtCommit: true }),
       onResponse: countUploads(services.metrics),
       // The body is parsed (and judged) as it streams; the schema below documents it, it does not validate it.
       validatorCompiler: () => () => true,
@@ -162,8 +162,8 @@ export default async function uploadRoute(
         }
         const registered = await registerUpload(services, dev, temp, meta);
         upload.committed(registered.duplicate ? 'duplicate' : 'created');
-        const asset = await findAsset(services.db, registered.assetId);
-        return reply.code(registered.duplicate ? 200 : 201).send(toCreated(asset!, registered.duplicate));
+        const asset = { id: registered.assetId, sha256: temp.sha256, ...registered.view };
+        return reply.code(registered.duplicate ? 200 : 201).send(toCreated(asset, registered.duplicate));
       });
     },
   );

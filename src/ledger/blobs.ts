@@ -1,16 +1,10 @@
 import type { Db } from '../db/client.ts';
 import { withContentLock } from './content-lock.ts';
-import type { Clock, Tx } from './tx.ts';
-
-export interface BlobFacts {
-  sha256: string;
-  size: number;
-  mimeType: string;
-}
+import type { Clock } from './tx.ts';
 
 /**
  * Blob rows: content held once per household. `stored` says the bytes are in the spool. Every change of `stored`
- * happens under the content lock (the callers here take it, or are handed a transaction that holds it), together with
+ * happens under the content lock (the callers here take it; a registration takes it in src/ledger/registration.ts), together with
  * the file operation it describes, so the row and the file never disagree for longer than one transaction.
  */
 export class BlobLedger {
@@ -18,13 +12,6 @@ export class BlobLedger {
     private readonly db: Db,
     private readonly clock: Clock,
   ) {}
-
-  /** The bytes are in place (renamed and fsynced): record them, or mark them held again. Caller holds the content lock. */
-  async recordStored(tx: Tx, blob: BlobFacts): Promise<void> {
-    await tx.$executeRaw`
-      INSERT INTO blobs (sha256, size, mime_type, created_at) VALUES (${blob.sha256}, ${blob.size}, ${blob.mimeType}, ${this.clock()})
-      ON CONFLICT (sha256) DO UPDATE SET stored = true, purged_at = NULL`;
-  }
 
   /**
    * Declare a blob's bytes gone (missing or damaged on a verified spool). `stillGone` re-checks under the lock, so an

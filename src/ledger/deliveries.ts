@@ -19,15 +19,6 @@ export class DeliveryLedger {
     private readonly clock: Clock,
   ) {}
 
-  /** Create the account's delivery of some content, once: null when it already existed. */
-  async open(tx: Tx, id: string, accountId: string, sha256: string): Promise<boolean> {
-    const inserted = await tx.$executeRaw`
-      INSERT INTO deliveries (id, account_id, blob_sha256, created_at, updated_at)
-      VALUES (${id}::uuid, ${accountId}::uuid, ${sha256}, ${this.clock()}, ${this.clock()})
-      ON CONFLICT (blob_sha256, account_id) DO NOTHING`;
-    return inserted === 1;
-  }
-
   /**
    * pending, or uploading without a usable token (a retry; a token expiring before `freshUntil`) → uploading, counting
    * the attempt. False: nothing to send any more (backed up, failed, or holding a good token meanwhile).
@@ -124,13 +115,6 @@ export class DeliveryLedger {
         upload_session_url = NULL, updated_at = ${this.clock()}
       WHERE state = 'failed' AND (${ids}::uuid[] IS NULL OR id = ANY(${ids}::uuid[]))
         AND (${account}::uuid IS NULL OR account_id = ${account}::uuid)`;
-  }
-
-  /** The account's place for a new delivery in its backlog (for the scheduler's fair interleaving). */
-  async backlogRank(tx: Tx, accountId: string): Promise<number> {
-    const [row] = await tx.$queryRaw<{ n: bigint }[]>`
-      SELECT count(*) AS n FROM deliveries d WHERE d.account_id = ${accountId}::uuid AND ${inBacklog('d')}`;
-    return Number(row?.n ?? 1);
   }
 
   /**

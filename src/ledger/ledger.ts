@@ -1,9 +1,11 @@
+import type pg from 'pg';
 import type { Db } from '../db/client.ts';
 import { AccountLedger } from './accounts.ts';
 import { AssetLedger } from './assets.ts';
 import { BlobLedger } from './blobs.ts';
 import { withContentLock } from './content-lock.ts';
 import { DeliveryLedger } from './deliveries.ts';
+import { RegistrationLedger } from './registration.ts';
 import { SettingsLedger } from './settings.ts';
 import type { Clock, Tx } from './tx.ts';
 
@@ -15,16 +17,20 @@ export class Ledger {
   readonly deliveries: DeliveryLedger;
   readonly blobs: BlobLedger;
   readonly assets: AssetLedger;
+  readonly registrations: RegistrationLedger;
   readonly settings: SettingsLedger;
   readonly accounts: AccountLedger;
 
   constructor(
     readonly db: Db,
     readonly clock: Clock,
+    /** The pool under `db`, for the registration hot path. */
+    pool: pg.Pool,
   ) {
     this.deliveries = new DeliveryLedger(db, clock);
     this.blobs = new BlobLedger(db, clock);
-    this.assets = new AssetLedger(db, clock, this.deliveries);
+    this.assets = new AssetLedger(db);
+    this.registrations = new RegistrationLedger(pool, clock);
     this.settings = new SettingsLedger(db);
     this.accounts = new AccountLedger(db);
   }
