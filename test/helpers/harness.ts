@@ -101,13 +101,27 @@ export async function startRelay(extraEnv: Record<string, string> = {}, options:
   const iso = await isolate(extraEnv);
   const databaseUrl = options.databaseUrl ? await options.databaseUrl(iso.databaseUrl) : iso.databaseUrl;
   const config = loadConfig({ ...iso.env, DATABASE_URL: databaseUrl });
-  const services = await createServices(config, options.logger ?? createLogger(config.logLevel));
+  return serve(config, options.logger ?? createLogger(config.logLevel), iso, options.port ?? 0, () => iso.drop());
+}
+
+/**
+ * A second relay process's API (in this process) on the same database, Redis prefix and spool as `relay`, with
+ * `extraEnv` on top of its settings: two instances behind one load balancer, or the same relay restarted.
+ * Its close() leaves the shared database and spool alone.
+ */
+export async function startSibling(relay: TestRelay, extraEnv: Record<string, string> = {}): Promise<TestRelay> {
+  return serve(loadConfig({ ...relay.iso.env, ...extraEnv }), createLogger('silent'), relay.iso, 0, async () => {});
+}
+
+/** The relay's API for `config`, listening on 127.0.0.1; close() stops it, then runs `release`. */
+async function serve(config: Config, logger: Logger, iso: Isolation, port: number, release: () => Promise<void>): Promise<TestRelay> {
+  const services = await createServices(config, logger);
   const handle = await buildApp(services);
-  await handle.app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
-  const { port } = handle.app.server.address() as AddressInfo;
+  await handle.app.listen({ host: '127.0.0.1', port });
+  const address = handle.app.server.address() as AddressInfo;
   let closed = false;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${address.port}`,
     config,
     services,
     handle,
@@ -117,34 +131,7 @@ export async function startRelay(extraEnv: Record<string, string> = {}, options:
       closed = true;
       await handle.app.close();
       await closeServices(services);
-      await iso.drop();
-    },
-  };
-}
-
-/**
- * A second relay process's API (in this process) on the same database, Redis prefix and spool as `relay`, with
- * `extraEnv` on top of its settings: two instances behind one load balancer, or the same relay restarted.
- * Its close() leaves the shared database and spool alone.
- */
-export async function startSibling(relay: TestRelay, extraEnv: Record<string, string> = {}): Promise<TestRelay> {
-  const config = loadConfig({ ...relay.iso.env, ...extraEnv });
-  const services = await createServices(config, createLogger('silent'));
-  const handle = await buildApp(services);
-  await handle.app.listen({ host: '127.0.0.1', port: 0 });
-  const { port } = handle.app.server.address() as AddressInfo;
-  let closed = false;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    config,
-    services,
-    handle,
-    iso: relay.iso,
-    async close() {
-      if (closed) return;
-      closed = true;
-      await handle.app.close();
-      await closeServices(services);
+      await release();
     },
   };
 }
