@@ -6,7 +6,7 @@ import { assetOf, faults, uniqueEmail, waitAssetState } from './helpers/forwardi
 import { ADMIN_TOKEN } from './helpers/harness.ts';
 import { jpeg } from './helpers/media.ts';
 import { waitFor } from './helpers/rig.ts';
-import { launchChromium, startWebRig, type WebRig, screenshotPath } from './helpers/web.ts';
+import { collectPageErrors, launchChromium, startWebRig, type WebRig, screenshotPath } from './helpers/web.ts';
 
 /** The admin dashboard (/admin) in Chromium, against a running relay, worker and Google Photos emulator. */
 
@@ -24,8 +24,7 @@ before(async () => {
   // Every request of every tab (the consent popup included).
   context.on('request', (r) => requestUrls.push(r.url()));
   page = await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
-  page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
+  collectPageErrors(page, pageErrors);
 });
 after(async () => {
   await browser?.close();

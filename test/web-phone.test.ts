@@ -8,7 +8,7 @@ import { Client } from './helpers/client.ts';
 import { assetsOf, uniqueEmail, waitAllState } from './helpers/forwarding.ts';
 import { jpeg, mp4, sha256 } from './helpers/media.ts';
 import { waitFor } from './helpers/rig.ts';
-import { launchChromium, startWebRig, type WebRig, screenshotPath } from './helpers/web.ts';
+import { collectPageErrors, launchChromium, startWebRig, type WebRig, screenshotPath } from './helpers/web.ts';
 
 /** The phone's pages (/pair, /app) in Chromium with a phone's screen, against a running relay, worker and emulator. */
 
@@ -28,8 +28,7 @@ before(async () => {
   browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, userAgent: ANDROID_UA });
   page = await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
-  page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
+  collectPageErrors(page, pageErrors);
 });
 after(async () => {
   await browser?.close();

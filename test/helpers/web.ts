@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { createLogger } from '../../src/ops/logger.ts';
 import { startRig, type Rig } from './rig.ts';
 
@@ -48,4 +48,10 @@ export async function startWebRig(): Promise<WebRig> {
  */
 export function screenshotPath(name: string): string {
   return `${process.env.SCREENSHOT_DIR ?? 'test-artifacts/screenshots'}/${name}.png`;
+}
+
+/** Collect into `errors` what the page throws and what it logs as an error: a test asserts the list stays empty. */
+export function collectPageErrors(page: Page, errors: string[]): void {
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
 }
