@@ -188,6 +188,29 @@ export class RssSampler {
   }
 }
 
+/** A process's memory through one piece of work: steady before, peak during, steady again after (bytes). */
+export interface RssThrough {
+  before: number;
+  peakSampled: number;
+  hwm: number;
+  hwmReset: boolean;
+  peak: number;
+  after: number;
+  samples: number;
+}
+
+/** Run `work` while sampling `pid`'s RSS; "after" is read once the process has had 2 s to settle. */
+export async function rssThrough<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; memory: RssThrough }> {
+  const before = await idleRss(pid);
+  const sampler = new RssSampler(pid).start({ resetPeak: true });
+  const result = await work();
+  const rss = sampler.stop();
+  await sleep(2000);
+  const after = await idleRss(pid);
+  const peak = Math.max(rss.max, rss.hwm);
+  return { result, memory: { before, peakSampled: rss.max, hwm: rss.hwm, hwmReset: rss.hwmReset, peak, after, samples: rss.samples } };
+}
+
 /** The steady RSS of an idle process: median of a few samples. */
 export async function idleRss(pid: number, samples = 10, everyMs = 50): Promise<number> {
   const values: number[] = [];

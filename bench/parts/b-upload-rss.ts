@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeLargeFile, writePhotoSet } from '../lib/media-files.ts';
 import { uploadMultipart } from '../lib/multipart.ts';
-import { idleRss, RssSampler } from '../lib/proc.ts';
+import { idleRss, rssThrough } from '../lib/proc.ts';
 import { Cleanup, Client, isolatedRelayEnv, startRelayChild, summarizeLogLine } from '../lib/relay.ts';
 import { GiB, MiB, mb, mbps, secs, size, verdict, type BenchContext, type PartResult } from '../lib/report.ts';
 
@@ -36,32 +36,15 @@ export async function uploadRss(ctx: BenchContext): Promise<PartResult> {
       ctx.log(`generating a ${size(bytes)} MP4 file`);
       const file = await writeLargeFile(ctx.dataDir, 'mp4', bytes, `bench-b-${bytes}.mp4`);
       await sleep(1000);
-      const before = await idleRss(relay.child.pid);
-      const sampler = new RssSampler(relay.child.pid).start({ resetPeak: true });
-      const result = await uploadMultipart(`${relay.url}/api/v1/assets`, file, {
-        token: device.token,
-        fields: { deviceAssetId: `b-${bytes}` },
-      });
-      const rss = sampler.stop();
+      const { result, memory: m } = await rssThrough(relay.child.pid, () =>
+        uploadMultipart(`${relay.url}/api/v1/assets`, file, { token: device.token, fields: { deviceAssetId: `b-${bytes}` } }),
+      );
       await rm(file.path, { force: true });
       if (result.status !== 201 || result.body.sha256 !== file.sha256)
         throw new Error(`relay answered ${result.status}: ${JSON.stringify(result.body)}`);
-      await sleep(2000);
-      const after = await idleRss(relay.child.pid);
-      const peak = Math.max(rss.max, rss.hwm);
-      runs.push({
-        bytes,
-        seconds: result.seconds,
-        before,
-        peakSampled: rss.max,
-        hwm: rss.hwm,
-        hwmReset: rss.hwmReset,
-        peak,
-        after,
-        samples: rss.samples,
-      });
+      runs.push({ bytes, seconds: result.seconds, ...m });
       ctx.log(
-        `${size(bytes)}: ${secs(result.seconds)} (${mbps(bytes, result.seconds)}); RSS before ${mb(before)}, peak ${mb(rss.max)} sampled / ${mb(rss.hwm)} VmHWM (${rss.samples} samples), after ${mb(after)}`,
+        `${size(bytes)}: ${secs(result.seconds)} (${mbps(bytes, result.seconds)}); RSS before ${mb(m.before)}, peak ${mb(m.peakSampled)} sampled / ${mb(m.hwm)} VmHWM (${m.samples} samples), after ${mb(m.after)}`,
       );
     }
 

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startBaseline } from '../lib/baseline.ts';
 import { writeLargeFile } from '../lib/media-files.ts';
 import { uploadMultipart } from '../lib/multipart.ts';
-import { idleRss, RssSampler } from '../lib/proc.ts';
+import { rssThrough } from '../lib/proc.ts';
 import { uploadResumable } from '../lib/resumable.ts';
 import { Cleanup, Client, isolatedRelayEnv, startRelayChild, summarizeLogLine } from '../lib/relay.ts';
 import { GiB, MiB, mb, mbps, ratio, secs, size, verdict, type BenchContext, type PartResult } from '../lib/report.ts';
@@ -60,26 +60,22 @@ export async function resumableUpload(ctx: BenchContext): Promise<PartResult> {
     const big = await writeLargeFile(ctx.dataDir, 'mp4', rssBytes, 'resumable-rss.mp4');
     cleanup.add('remove RSS test file', () => rm(big.path, { force: true }));
     await sleep(1000);
-    const pid = relay.child.pid;
-    const before = await idleRss(pid);
     const device = await admin.pairDevice(accountId, 'Bench phone RSS');
-    const sampler = new RssSampler(pid).start({ resetPeak: true });
-    const r = await uploadResumable(relay.url, big, device.token, 'g-rss', RSS_PATCH_BYTES);
-    const rss = sampler.stop();
+    const { result: r, memory } = await rssThrough(relay.child.pid, () =>
+      uploadResumable(relay.url, big, device.token, 'g-rss', RSS_PATCH_BYTES),
+    );
     await rm(big.path, { force: true });
     if (r.status !== 204 || !r.assetId) throw new Error(`resumable (RSS) answered ${r.status}: ${String(r.body).slice(0, 300)}`);
-    await sleep(2000);
-    const after = await idleRss(pid);
-    const peak = Math.max(rss.max, rss.hwm);
+    const { before, peak, after } = memory;
     ctx.log(
       `${size(rssBytes)} in ${size(RSS_PATCH_BYTES)} PATCHes: ${secs(r.seconds)} (${mbps(rssBytes, r.seconds)}); RSS before ${mb(before)}, ` +
-        `peak ${mb(rss.max)} sampled / ${mb(rss.hwm)} VmHWM (${rss.samples} samples), after ${mb(after)}`,
+        `peak ${mb(memory.peakSampled)} sampled / ${mb(memory.hwm)} VmHWM (${memory.samples} samples), after ${mb(after)}`,
     );
     const notes: string[] = [];
     if (peak >= PEAK_LIMIT) notes.push(`peak RSS ${mb(peak)} during the ${size(rssBytes)} resumable upload is over ${mb(PEAK_LIMIT, 0)}`);
     if (peak - before >= GROWTH_LIMIT)
       notes.push(`RSS grew by ${mb(peak - before)} during the ${size(rssBytes)} resumable upload: not flat`);
-    if (!rss.hwmReset) notes.push('could not reset VmHWM (/proc/<pid>/clear_refs): the VmHWM peak includes start-up');
+    if (!memory.hwmReset) notes.push('could not reset VmHWM (/proc/<pid>/clear_refs): the VmHWM peak includes start-up');
     const warnings = relay.child.warnings();
     if (warnings.length) notes.push(`relay logged ${warnings.length} warning/error line(s), e.g. ${summarizeLogLine(warnings[0]!)}`);
     return {
@@ -120,18 +116,7 @@ export async function resumableUpload(ctx: BenchContext): Promise<PartResult> {
         bytes,
         baselineSeconds: base.seconds,
         relaySeconds: results,
-        rss: {
-          bytes: rssBytes,
-          patchBytes: RSS_PATCH_BYTES,
-          seconds: r.seconds,
-          before,
-          peakSampled: rss.max,
-          hwm: rss.hwm,
-          hwmReset: rss.hwmReset,
-          peak,
-          after,
-          samples: rss.samples,
-        },
+        rss: { bytes: rssBytes, patchBytes: RSS_PATCH_BYTES, seconds: r.seconds, ...memory },
         peakLimitBytes: PEAK_LIMIT,
         growthLimitBytes: GROWTH_LIMIT,
         relayWarnings: warnings.length,
