@@ -63,7 +63,9 @@ export function redisConnection(config: Config, options: { worker: boolean; log?
 }
 
 export async function createServices(config: Config, log: Logger): Promise<Services> {
-  const { db, pool } = openDatabase(config.databaseUrl);
+  // A forwarding worker runs up to FORWARD_MAX_CONCURRENCY uploads, each a few short statements, beside the create
+  // jobs (one holds a transaction across its Google call): enough connections that none waits on the others.
+  const { db, pool } = openDatabase(config.databaseUrl, Math.max(10, config.forwarding.maxConcurrency + 6));
   // Prisma starts its engine on the first query, which can take seconds on a busy host: do it now, so the first
   // /readyz after start-up does not time out (a spurious 503) and an unreachable database stops the start.
   await db.$queryRaw`SELECT 1`;

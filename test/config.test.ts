@@ -87,7 +87,10 @@ describe('loadConfig defaults', () => {
       RESUMABLE_MAX_OPEN_PER_DEVICE: '3',
       RESUMABLE_MAX_APPEND_BYTES: '8388608',
       RESUMABLE_MIN_FREE_BYTES: '1073741824',
+      FORWARD_MAX_CONCURRENCY: '32',
+      FORWARD_ADAPTIVE_CONCURRENCY: 'false',
     });
+    assert.deepEqual(c.forwarding, { maxConcurrency: 32, adaptiveConcurrency: false });
     assert.deepEqual(c.resumable, { ttlMs: 90_000, maxOpenPerDevice: 3, maxAppendBytes: 8 * 1024 * 1024, minFreeBytes: 1024 ** 3 });
     assert.equal(c.port, 9000);
     assert.equal(c.publicUrl, 'http://localhost:9000', 'the default public URL follows the port');
@@ -134,6 +137,8 @@ describe('loadConfig validation', () => {
       RESUMABLE_MAX_OPEN_PER_DEVICE: 'many',
       RESUMABLE_MAX_APPEND_BYTES: '65535',
       RESUMABLE_MIN_FREE_BYTES: '-1',
+      FORWARD_MAX_CONCURRENCY: '0',
+      FORWARD_ADAPTIVE_CONCURRENCY: 'sometimes',
     };
     const problems = problemsOf(bad);
     for (const name of Object.keys(bad)) {

@@ -32,6 +32,12 @@ export interface Config {
     /** An append that would leave less free space than this on the spool is refused (507) before a byte is written. */
     minFreeBytes: number;
   };
+  forwarding: {
+    /** The most uploads to Google one account may have in flight from one worker process (the window's ceiling). */
+    maxConcurrency: number;
+    /** Grow and shrink the window with Google's answers (AIMD); off: always maxConcurrency. */
+    adaptiveConcurrency: boolean;
+  };
   /** Entries (files and folders) one device's WebDAV view may hold: a COPY must not double it without end. */
   davMaxEntries: number;
   /** Budget of one WebDAV tree transaction (a COPY or MOVE of a large folder): past it, 503 and a rollback. */
@@ -118,6 +124,10 @@ export function loadConfig(env: Env = process.env): Config {
       // From 64 KiB: a smaller append would cost a disk flush per few packets.
       maxAppendBytes: read.int('RESUMABLE_MAX_APPEND_BYTES', 64 * 1024 * 1024, 64 * 1024, Number.MAX_SAFE_INTEGER),
       minFreeBytes: read.int('RESUMABLE_MIN_FREE_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
+    },
+    forwarding: {
+      maxConcurrency: read.int('FORWARD_MAX_CONCURRENCY', 16, 1, 256),
+      adaptiveConcurrency: read.bool('FORWARD_ADAPTIVE_CONCURRENCY', true),
     },
     davMaxEntries: read.int('DAV_MAX_ENTRIES_PER_DEVICE', 100_000, 1, 100_000_000),
     davTransactionTimeoutMs: read.int('DAV_TRANSACTION_TIMEOUT_SECONDS', 60, 1, 3600) * 1000,

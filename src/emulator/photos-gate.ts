@@ -52,6 +52,9 @@ export function photosGate(
       ctx.holdUntil = performance.now() + state.config.batchCreateMinHoldMs;
     }
 
+    // Counted from arrival, faults and refusals included: what Google sees of a client's concurrency.
+    if (spec.endpoint === 'upload' && ctx.email) reply.raw.once('close', state.stats.uploadStarted(ctx.email));
+
     if (state.config.latencyMs > 0) await sleep(state.config.latencyMs);
 
     const rule = state.faults.take(spec.endpoint, ctx.email);

@@ -7,6 +7,33 @@ export class Stats {
   readonly #maxConcurrent: Record<string, number> = {};
   readonly #calls: Record<string, number> = {};
   #overlaps = 0;
+  readonly #uploadsInFlight = new Map<string, number>();
+  #uploadPeaks: Record<string, number> = {};
+
+  /** Marks a raw upload for `email` as in flight (until `release`), keeping the most seen at once since the last reset. */
+  uploadStarted(email: string): () => void {
+    const now = (this.#uploadsInFlight.get(email) ?? 0) + 1;
+    this.#uploadsInFlight.set(email, now);
+    this.#uploadPeaks[email] = Math.max(this.#uploadPeaks[email] ?? 0, now);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#uploadsInFlight.set(email, (this.#uploadsInFlight.get(email) ?? 1) - 1);
+    };
+  }
+
+  uploadSnapshot() {
+    return {
+      peakPerUser: { ...this.#uploadPeaks },
+      inFlight: Object.fromEntries([...this.#uploadsInFlight].filter(([, n]) => n > 0)),
+    };
+  }
+
+  /** Peaks start again from what is in flight now: a test measures one phase at a time. */
+  resetUploadPeaks(): void {
+    this.#uploadPeaks = Object.fromEntries([...this.#uploadsInFlight].filter(([, n]) => n > 0));
+  }
 
   count(endpoint: string, status: string): void {
     const byStatus = (this.requests[endpoint] ??= {});

@@ -6,6 +6,10 @@ import { PhotosClient } from '../google/photos-client.ts';
 import { GoogleError, MIN_RATE_LIMIT_WAIT_MS } from '../google/outcomes.ts';
 import { QuotaLedger } from './quota.ts';
 import { TOKEN_MARGIN_MS } from './token-margin.ts';
+import { AccountWindows } from './concurrency.ts';
+
+/** Where an adaptive window starts: the fixed concurrency the relay used before it adapted. */
+const INITIAL_WINDOW = 4;
 
 export interface ForwardingOptions {
   /** Files above this go through a resumable upload session; below, one raw request. */
@@ -22,7 +26,10 @@ export interface ForwardingOptions {
   quotaRecheckMs: number;
   reconcileIntervalMs: number;
   retentionIntervalMs: number;
-  uploadConcurrency: number;
+  /** Uploads in flight per account from this process at most; unset: FORWARD_MAX_CONCURRENCY. */
+  maxConcurrency?: number;
+  /** Adapt the window to Google's answers; unset: FORWARD_ADAPTIVE_CONCURRENCY. */
+  adaptiveConcurrency?: boolean;
   /** The least wait after a 429 (Google: 30 s); tests shorten it. */
   minRateLimitWaitMs: number;
   /** How often a delivery looks again for a spool that went away (unmounted, swapped). */
@@ -40,7 +47,6 @@ export const DEFAULT_FORWARDING: ForwardingOptions = {
   quotaRecheckMs: 5 * 60_000,
   reconcileIntervalMs: 60_000,
   retentionIntervalMs: 10 * 60_000,
-  uploadConcurrency: 4,
   minRateLimitWaitMs: MIN_RATE_LIMIT_WAIT_MS,
   spoolRecheckMs: 60_000,
 };
@@ -49,6 +55,8 @@ export const DEFAULT_FORWARDING: ForwardingOptions = {
 export class ForwardingContext {
   readonly tokens: AccountTokens;
   readonly quota: QuotaLedger;
+  /** Uploads to Google in flight per account, from this process. */
+  readonly windows: AccountWindows;
 
   constructor(
     readonly services: Services,
@@ -57,6 +65,12 @@ export class ForwardingContext {
     readonly closing?: AbortSignal,
   ) {
     this.tokens = new AccountTokens(services);
+    const max = options.maxConcurrency ?? services.config.forwarding.maxConcurrency;
+    this.windows = new AccountWindows({
+      max,
+      initial: Math.min(max, INITIAL_WINDOW),
+      adaptive: options.adaptiveConcurrency ?? services.config.forwarding.adaptiveConcurrency,
+    });
     // Read services.clock on every call, not once here: it is replaceable (tests move time), and a ledger holding
     // the old function kept counting the wrong quota day after the clock moved past the Pacific midnight.
     this.quota = new QuotaLedger(services.db, services.config.google.dailyRequestLimit, () => services.clock());

@@ -8,10 +8,8 @@ import { sleepJob, type ForwardingContext } from './context.ts';
 import type { CreateJob } from './queue.ts';
 import type { DeliveryRef } from '../ledger/scheduler.ts';
 import type { Tx } from '../ledger/tx.ts';
-import { UPLOAD_TOKEN_LIFETIME_MS } from './upload-step.ts';
-import { inBacklog } from '../ledger/backlog.ts';
-
-const MAX_BATCH = 50;
+import { UPLOAD_TOKEN_LIFETIME_MS } from './token-margin.ts';
+import { BATCH_CREATE_MAX, readyForCreate, stillToUpload } from '../ledger/backlog.ts';
 const BUSY_RETRY_MS = 2000;
 
 interface ReadyRow {
@@ -72,10 +70,9 @@ async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<
         SELECT d.id, d.upload_token, d.attempts, d.blob_sha256, d.upload_token_expires_at,
           (SELECT a.file_name FROM assets a WHERE a.account_id = d.account_id AND a.blob_sha256 = d.blob_sha256 ORDER BY a.created_at LIMIT 1) AS file_name
         FROM deliveries d
-        WHERE d.account_id = ${accountId}::uuid AND d.state = 'uploading' AND d.upload_token IS NOT NULL
-          AND d.upload_token_expires_at > ${fresh} AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ${now})
+        WHERE d.account_id = ${accountId}::uuid AND ${readyForCreate('d', fresh, now)}
         ORDER BY (d.id = ANY(${[...solo]}::uuid[])) DESC, d.created_at
-        LIMIT ${MAX_BATCH}
+        LIMIT ${BATCH_CREATE_MAX}
         FOR UPDATE OF d SKIP LOCKED`;
       if (rows.length === 0) {
         const [next] = await tx.$queryRaw<{ at: Date | null }[]>`
@@ -83,7 +80,7 @@ async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<
           WHERE account_id = ${accountId}::uuid AND state = 'uploading' AND upload_token IS NOT NULL AND next_attempt_at > ${now}`;
         return { kind: 'idle', nextAttemptAt: next?.at ?? null } as const;
       }
-      if (rows.length < MAX_BATCH && solo.size === 0) {
+      if (rows.length < BATCH_CREATE_MAX && solo.size === 0) {
         const waitMs = await gatherWait(ctx, tx, accountId, rows, now);
         if (waitMs > 0) return { kind: 'gather', waitMs } as const;
       }
@@ -133,13 +130,14 @@ async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<
  * How long a partial batch should still wait for this account's uploads under way (0: send it now). Without
  * this, every upload that finishes a moment after the last would get its own batchCreate: 80 photos became
  * 40 calls, each counted against the daily quota and the per-user write limits. Bounded by createGatherMs from
- * the oldest held token, so an upload that is slow or stuck delays the others only that long.
+ * the oldest held token, so an upload that is slow or stuck delays the others only that long. With nothing else
+ * to upload there is nothing to wait for; and an upload that saves its token wakes this job as soon as a whole
+ * batch is ready or it was the last (upload-step.ts), so the wait is a ceiling, not a delay.
  */
 async function gatherWait(ctx: ForwardingContext, tx: Tx, accountId: string, rows: ReadyRow[], now: Date): Promise<number> {
   const [{ outstanding }] = (await tx.$queryRaw<{ outstanding: number }[]>`
     SELECT count(*)::int AS outstanding FROM deliveries d
-    WHERE d.account_id = ${accountId}::uuid AND ${inBacklog('d')} AND d.upload_token IS NULL
-      AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ${now})`) as [{ outstanding: number }];
+    WHERE d.account_id = ${accountId}::uuid AND ${stillToUpload('d', now)}`) as [{ outstanding: number }];
   if (outstanding === 0) return 0;
   const oldestTokenAt = Math.min(...rows.map((r) => r.upload_token_expires_at.getTime() - UPLOAD_TOKEN_LIFETIME_MS));
   const left = oldestTokenAt + ctx.options.createGatherMs - now.getTime();
@@ -191,14 +189,5 @@ async function handleStop(ctx: ForwardingContext, job: Job, token: string | unde
 /** Whether an account has tokens ready to become media items now (to close the gap after a create job ends). */
 export async function hasReadyTokens(ctx: ForwardingContext, accountId: string): Promise<boolean> {
   const now = ctx.now();
-  const count = await ctx.services.db.delivery.count({
-    where: {
-      accountId,
-      state: 'uploading',
-      uploadToken: { not: null },
-      uploadTokenExpiresAt: { gt: new Date(now.getTime() + ctx.options.tokenMarginMs) },
-      OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }],
-    },
-  });
-  return count > 0;
+  return ctx.services.ledger.deliveries.hasReadyTokens(accountId, new Date(now.getTime() + ctx.options.tokenMarginMs));
 }

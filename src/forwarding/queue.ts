@@ -8,6 +8,8 @@ export const CREATE_QUEUE = 'forward-create';
 
 export interface UploadJob {
   deliveryId: string;
+  /** Lets a job whose account's window is full step back before reading anything (absent on older jobs). */
+  accountId?: string;
 }
 export interface CreateJob {
   accountId: string;
@@ -61,7 +63,7 @@ export class ForwardQueues {
       await this.uploads.addBulk(
         deliveries.map((d) => ({
           name: 'upload',
-          data: { deliveryId: d.id },
+          data: { deliveryId: d.id, accountId: d.accountId },
           opts: {
             jobId: d.id,
             delay: delayMs,
@@ -90,6 +92,20 @@ export class ForwardQueues {
       });
     } catch (err) {
       this.log.warn({ err, accountId }, 'enqueue of media item creation failed; the reconciler will retry');
+    }
+  }
+
+  /**
+   * Run the account's create job now: add it, or bring it forward when it sleeps (a gather wait, a later start).
+   * A running job is left alone; its end looks for tokens it missed (worker.ts).
+   */
+  async wakeCreate(accountId: string): Promise<void> {
+    await this.enqueueCreate(accountId);
+    try {
+      const job = await this.creates.getJob(createJobId(accountId));
+      if (job && (await job.isDelayed())) await job.promote();
+    } catch {
+      // It moved on meanwhile (started, finished): either way it runs or looks again.
     }
   }
 

@@ -8,14 +8,35 @@ import { backoffMs, jittered } from './backoff.ts';
 import { blobSource } from './blob-source.ts';
 import { sleepJob, type ForwardingContext } from './context.ts';
 import type { UploadJob } from './queue.ts';
+import type { Outcome, Ticket } from './concurrency.ts';
+import { UPLOAD_TOKEN_LIFETIME_MS } from './token-margin.ts';
+import { BATCH_CREATE_MAX } from '../ledger/backlog.ts';
+import type { TokenSaved } from '../ledger/deliveries.ts';
 
-export const UPLOAD_TOKEN_LIFETIME_MS = 24 * 3600_000;
+/** A job beyond its account's window and its waiting line goes back to the queue this long (jittered). */
+const STEP_BACK_MS = 100;
 
 /**
  * Step one of a delivery: get the bytes to Google and keep the upload token in the delivery row, so a crash
  * after this point never uploads them again. Media item creation is the account's batching job's work.
  */
 export async function runUpload(ctx: ForwardingContext, job: Job<UploadJob>, token?: string): Promise<void> {
+  // A job beyond what its account's window serves steps back before it reads anything (older jobs carry no account).
+  const ticket = job.data.accountId ? ctx.windows.of(job.data.accountId).admit() : null;
+  if (job.data.accountId && !ticket) return sleepJob(job, token, jittered(STEP_BACK_MS));
+  try {
+    await upload(ctx, job, token, ticket);
+  } finally {
+    ticket?.leave();
+  }
+}
+
+async function upload(
+  ctx: ForwardingContext,
+  job: Job<UploadJob>,
+  token: string | undefined,
+  ticket: Ticket | null,
+): Promise<void> {
   const { db, blobs, log, queues, ledger } = ctx.services;
   const delivery = await db.delivery.findUnique({ where: { id: job.data.deliveryId }, include: { blob: true } });
   if (!delivery || delivery.state === 'backed_up' || delivery.state === 'failed') return;
@@ -53,25 +74,53 @@ export async function runUpload(ctx: ForwardingContext, job: Job<UploadJob>, tok
   // A duplicate run (a redelivered job, a lost lock) finds the delivery moved on and stops here.
   if (!(await ledger.deliveries.beginUpload(delivery.id, new Date(ctx.now().getTime() + ctx.options.tokenMarginMs)))) return;
 
+  const slot = await (ticket ?? ctx.windows.of(accountId)).acquire();
+  const started = performance.now();
+  let outcome: Outcome = 'other';
   try {
     const photos = ctx.photosFor(accountId);
     const uploadToken =
       blob.size > ctx.options.resumableThresholdBytes
         ? await uploadResumable(ctx, photos, delivery.id, delivery.uploadSessionUrl, source)
         : await photos.uploadRaw(source);
-    const saved = await ledger.deliveries.recordUploadToken(delivery.id, uploadToken, new Date(ctx.now().getTime() + UPLOAD_TOKEN_LIFETIME_MS));
+    outcome = 'ok';
+    slot.release(outcome, performance.now() - started);
+    const now = ctx.now().getTime();
+    const saved = await ledger.deliveries.recordUploadToken(
+      delivery.id,
+      uploadToken,
+      new Date(now + UPLOAD_TOKEN_LIFETIME_MS),
+      new Date(now + ctx.options.tokenMarginMs),
+    );
     if (!saved) {
       log.warn({ deliveryId: delivery.id }, 'upload finished for a delivery that moved on meanwhile; its token is not used');
       return;
     }
     ctx.services.metrics.forwardOutcomes.inc({ outcome: 'uploaded' });
-    await queues.enqueueCreate(accountId, ctx.options.createDelayMs);
+    await tokenSaved(ctx, accountId, saved);
   } catch (err) {
-    if (!(err instanceof GoogleError)) throw err;
+    if (!(err instanceof GoogleError)) {
+      slot.release('other');
+      throw err;
+    }
+    // 429 and 5xx (and cuts) are Google pushing back: the window halves. Other refusals say nothing about load.
+    if (err.outcome === 'rate_limited' || err.outcome === 'transient') outcome = 'congested';
+    slot.release(outcome, performance.now() - started);
     ctx.services.metrics.forwardOutcomes.inc({ outcome: err.outcome });
     log.info({ deliveryId: delivery.id, outcome: err.outcome, reason: err.message }, 'upload to Google did not succeed');
     await handleGoogleError(ctx, job, token, delivery.id, accountId, delivery.attempts + 1, err);
   }
+}
+
+/**
+ * Tell the account's create job about a new token. A whole batch ready, or the last upload of the account done:
+ * it runs now (a batchCreate starts while other uploads go on). Otherwise it gathers for a moment, so tokens
+ * arriving one after another share a call.
+ */
+async function tokenSaved(ctx: ForwardingContext, accountId: string, saved: TokenSaved): Promise<void> {
+  const { queues } = ctx.services;
+  if (saved.ready >= BATCH_CREATE_MAX || !saved.moreComing) await queues.wakeCreate(accountId);
+  else await queues.enqueueCreate(accountId, ctx.options.createDelayMs);
 }
 
 const SPOOL_UNAVAILABLE = 'The relay cannot see its spool (not mounted, or not this relay\'s); waiting for it';

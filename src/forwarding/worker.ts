@@ -28,7 +28,9 @@ export async function startForwardWorker(services: Services, overrides: Partial<
 
   const uploads = new Worker<UploadJob>(UPLOAD_QUEUE, (job, token) => runUpload(context, job, token), {
     ...common,
-    concurrency: options.uploadConcurrency,
+    // As many jobs as the widest account window may use; a job beyond its account's window waits for a slot in
+    // process (a bounded line) or goes back to the queue for a moment (upload-step.ts).
+    concurrency: context.windows.options.max,
   });
   const creates = new Worker<CreateJob>(CREATE_QUEUE, (job, token) => runCreate(context, job, token), { ...common, concurrency: 4 });
   // A create job that finished may have missed tokens committed after its last look (their enqueue was

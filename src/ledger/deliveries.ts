@@ -1,7 +1,7 @@
 import type { Db } from '../db/client.ts';
 import type { Clock, Tx } from './tx.ts';
 import type { DeliveryRef } from './scheduler.ts';
-import { inBacklog } from './backlog.ts';
+import { BATCH_CREATE_MAX, inBacklog, readyForCreate, stillToUpload } from './backlog.ts';
 
 /**
  * The delivery state machine, and the only code that changes a delivery. Every transition names the states it may
@@ -13,6 +13,14 @@ import { inBacklog } from './backlog.ts';
  *      └──── returnForUpload ────┼──┴───────────────────────────────┘ (token refused or expired)
  *   failed ◀──────── fail ───────┘ (from pending or uploading)      failed ──retryFailed──▶ pending
  */
+/** What saving an upload token tells the account's create job. */
+export interface TokenSaved {
+  /** Tokens ready for a batchCreate now, counted up to BATCH_CREATE_MAX. */
+  ready: number;
+  /** Another delivery of the account is still to be uploaded (not waiting out a backoff). */
+  moreComing: boolean;
+}
+
 export class DeliveryLedger {
   constructor(
     private readonly db: Db,
@@ -40,13 +48,37 @@ export class DeliveryLedger {
     return saved === 1;
   }
 
-  /** uploading → uploading with a token: the bytes are at Google; only the media item is left to create. */
-  async recordUploadToken(id: string, token: string, expiresAt: Date): Promise<boolean> {
-    const saved = await this.db.$executeRaw`
-      UPDATE deliveries SET upload_token = ${token}, upload_token_expires_at = ${expiresAt}, upload_session_url = NULL,
-        last_error = NULL, updated_at = ${this.clock()}
-      WHERE id = ${id}::uuid AND state = 'uploading' AND upload_token IS NULL`;
-    return saved === 1;
+  /**
+   * uploading → uploading with a token: the bytes are at Google; only the media item is left to create. Null when the
+   * delivery moved on meanwhile. Else, read in the same statement, what the account's create job needs to hear: how
+   * many tokens are ready to become media items now (this one included, counted up to a batch), and whether any
+   * other upload of the account is still to finish (worth gathering for).
+   */
+  async recordUploadToken(id: string, token: string, expiresAt: Date, freshUntil: Date): Promise<TokenSaved | null> {
+    const now = this.clock();
+    // The outer reads see the table as it was before the UPDATE (one snapshot): this delivery still without a token.
+    const rows = await this.db.$queryRaw<{ ready: number; more_coming: boolean }[]>`
+      WITH saved AS (
+        UPDATE deliveries SET upload_token = ${token}, upload_token_expires_at = ${expiresAt}, upload_session_url = NULL,
+          last_error = NULL, updated_at = ${now}
+        WHERE id = ${id}::uuid AND state = 'uploading' AND upload_token IS NULL
+        RETURNING account_id)
+      SELECT
+        1 + (SELECT count(*)::int FROM (
+          SELECT 1 FROM deliveries d WHERE d.account_id = saved.account_id AND ${readyForCreate('d', freshUntil, now)}
+          LIMIT ${BATCH_CREATE_MAX - 1}) r) AS ready,
+        EXISTS (SELECT 1 FROM deliveries d WHERE d.account_id = saved.account_id AND d.id <> ${id}::uuid
+          AND ${stillToUpload('d', now)}) AS more_coming
+      FROM saved`;
+    const row = rows[0];
+    return row ? { ready: row.ready, moreComing: row.more_coming } : null;
+  }
+
+  /** Whether an account holds tokens a batchCreate could take now. */
+  async hasReadyTokens(accountId: string, freshUntil: Date): Promise<boolean> {
+    const rows = await this.db.$queryRaw<{ ready: boolean }[]>`
+      SELECT EXISTS (SELECT 1 FROM deliveries d WHERE d.account_id = ${accountId}::uuid AND ${readyForCreate('d', freshUntil, this.clock())}) AS ready`;
+    return rows[0]?.ready === true;
   }
 
   /** uploading with a token → backed_up: Google made the media item. */

@@ -54,6 +54,7 @@ export interface EmulatorStats {
   bytesReceived: number;
   quota: { used: number; limit: number; resetsAt: string };
   batchCreate: { maxConcurrentPerUser: Record<string, number>; overlaps: number; calls: Record<string, number>; inFlight: Record<string, number> };
+  uploads: { peakPerUser: Record<string, number>; inFlight: Record<string, number> };
   resumable: { sessions: number; chunks: number; queries: number };
 }
 

@@ -94,8 +94,14 @@ export function controlRoutes(state: EmulatorState): FastifyPluginAsync {
       bytesReceived: state.stats.bytesReceived,
       quota: state.quota.snapshot(),
       batchCreate: state.stats.batchCreateSnapshot(),
+      uploads: state.stats.uploadSnapshot(),
       resumable: state.stats.resumable,
     }));
+
+    app.delete('/emulator/stats/upload-peaks', async () => {
+      state.stats.resetUploadPeaks();
+      return {};
+    });
 
     app.post('/emulator/reset', async () => {
       state.reset();
