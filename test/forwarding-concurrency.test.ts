@@ -145,6 +145,22 @@ describe('adaptive upload concurrency (AIMD window)', () => {
     assert.equal(w.limit, 4);
   });
 
+  it('the worker takes as many jobs as the windows serve, and hears when that changes', () => {
+    const windows = new AccountWindows({ max: 16, initial: 4, adaptive: true });
+    let heard = 0;
+    windows.onResize(() => heard++);
+    assert.equal(windows.admissible(), 8, 'before any account: what a new window serves');
+    roundTrip(windows.of('a'), 'ok');
+    assert.equal(windows.admissible(), 16);
+    windows.of('b');
+    assert.equal(windows.admissible(), 24);
+    assert.ok(heard >= 2);
+    const before = heard;
+    roundTrip(windows.of('a'), 'congested');
+    assert.equal(windows.admissible(), 16);
+    assert.equal(heard, before + 1);
+  });
+
   it('one window per account: a storm on one account does not shrink another', () => {
     const windows = new AccountWindows({ max: 16, initial: 4, adaptive: true });
     roundTrip(windows.of('a'), 'ok');

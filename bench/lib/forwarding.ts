@@ -52,8 +52,12 @@ export async function forwardingRig(name: string, cleanup: Cleanup): Promise<For
  * Start the forwarding worker (`--role worker`) as its own child while the account is paused, and wait until it
  * has taken (and set aside) the jobs the uploads queued: from then on it is idle, and its RSS is its idle RSS.
  */
-export async function startIdleWorker(rig: ForwardingRig, cleanup: Cleanup): Promise<{ worker: RelayChild; idleRss: number }> {
-  const worker = await startRelayChild(rig.iso, 'worker', cleanup);
+export async function startIdleWorker(
+  rig: ForwardingRig,
+  cleanup: Cleanup,
+  env: Record<string, string> = {},
+): Promise<{ worker: RelayChild; idleRss: number }> {
+  const worker = await startRelayChild(rig.iso, 'worker', cleanup, env);
   await waitQueueDrained(rig, worker);
   await sleep(1500);
   return { worker, idleRss: await idleRss(worker.child.pid, 20) };

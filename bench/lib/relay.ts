@@ -66,12 +66,18 @@ export interface RelayChild {
 }
 
 /** The relay started as `npm start` starts it [--role …], as a child process; for roles with an API, waits for /healthz. */
-export async function startRelayChild(iso: Isolation, role: 'api' | 'worker' | 'all', cleanup: Cleanup): Promise<RelayChild> {
+export async function startRelayChild(
+  iso: Isolation,
+  role: 'api' | 'worker' | 'all',
+  cleanup: Cleanup,
+  extraEnv: Record<string, string> = {},
+): Promise<RelayChild> {
   const port = await freePort();
   const command = relayCommand(...(role === 'all' ? [] : ['--role', role]));
   const child = spawnNode(`relay --role ${role}`, command.args, {
     ...command.env,
     ...iso.env,
+    ...extraEnv,
     PORT: String(port),
   });
   cleanup.add(`stop ${child.name} (pid ${child.pid})`, () => child.stop());

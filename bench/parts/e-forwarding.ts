@@ -19,14 +19,39 @@ import {
   waitQueueDrained,
   type ForwardingRig,
 } from '../lib/forwarding.ts';
-import { mb, secs, verdict, type BenchContext, type PartResult } from '../lib/report.ts';
+import { mb, ratio, secs, verdict, type BenchContext, type PartResult, type Row } from '../lib/report.ts';
 
-const LATENCY_MS = 100;
 const MIN = 20 * 1024;
 const MAX = 200 * 1024;
 const SEED = 4242;
 const COLD = 8;
 const REQUESTS_PER_ITEM_GOAL = 1.03;
+const WORKER_RSS_GOAL = 150e6;
+/** Per Google call, and how many times the fixed-4 client's rate the adaptive one must reach there. */
+const LATENCIES: { ms: number; speedup: number }[] = [
+  { ms: 100, speedup: 3 },
+  { ms: 500, speedup: 1 },
+];
+
+/** The comparison client: the same code with the window fixed at the relay's old concurrency. */
+const FIXED_4 = { FORWARD_MAX_CONCURRENCY: '4', FORWARD_ADAPTIVE_CONCURRENCY: 'false' };
+const ADAPTIVE = { FORWARD_MAX_CONCURRENCY: '16', FORWARD_ADAPTIVE_CONCURRENCY: process.env.E_FIXED ? 'false' : 'true', ...(process.env.E_PROF ? { NODE_OPTIONS: '--import=/tmp/prof/preload.mjs' } : {}) };
+type Mode = 'fixed-4' | 'adaptive';
+const ENV: Record<Mode, Record<string, string>> = { 'fixed-4': FIXED_4, adaptive: ADAPTIVE };
+
+interface Run {
+  mode: Mode;
+  latencyMs: number;
+  seconds: number;
+  itemsPerSecond: number;
+  requests: number;
+  requestsPerItem: number;
+  batchCreates: number;
+  workerPeakRssBytes: number;
+  workerCpuSeconds: number;
+  longestStallSeconds: number;
+  warnings: string[];
+}
 
 async function uploadSet(rig: ForwardingRig, files: MediaFile[], prefix: string): Promise<void> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
@@ -41,12 +66,76 @@ async function uploadSet(rig: ForwardingRig, files: MediaFile[], prefix: string)
   agent.destroy();
 }
 
+/** CPU seconds (user + system) a process has used, from /proc. */
+async function cpuSecondsOf(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
+}
+
 /**
- * (e) Forwarding throughput and Google request economy with 100 ms per Google call. A fresh worker first forwards
- * a few photos (its cold start, reported on its own); the timed run then measures the steady state.
+ * One burst: the photos wait in the ledger (forwarding paused), a fresh worker of the given mode starts idle, and the
+ * clock runs from resuming forwarding until the last is backed up.
+ */
+async function burst(
+  ctx: BenchContext,
+  rig: ForwardingRig,
+  cleanup: Cleanup,
+  files: MediaFile[],
+  mode: Mode,
+  latencyMs: number,
+  expectedTotal: number,
+): Promise<Run> {
+  await setForwarding(rig.admin, rig.accountId, 'paused');
+  await uploadSet(rig, files, `${mode}-${latencyMs}`);
+  const { worker } = await startIdleWorker(rig, cleanup, ENV[mode]);
+  try {
+    await waitQueueDrained(rig, worker);
+    await control(rig.emulator.url, 'PATCH', '/emulator/config', { latencyMs });
+    await sleep(500);
+    const before = await emulatorStats(rig);
+    const cpuBefore = await cpuSecondsOf(worker.child.pid);
+    const sampler = new RssSampler(worker.child.pid).start({ resetPeak: true });
+    const started = performance.now();
+    await setForwarding(rig.admin, rig.accountId, 'active');
+    const { longestStallSeconds } = await waitBackedUp(rig.db, expectedTotal, 30 * 60_000, (s) => ctx.log(`  … ${JSON.stringify(s)}`));
+    const seconds = (performance.now() - started) / 1000;
+    const rss = sampler.stop();
+    const workerCpuSeconds = (await cpuSecondsOf(worker.child.pid)) - cpuBefore;
+    const diff = requestDiff(before, await emulatorStats(rig));
+    const requests = photosRequests(diff);
+    const run: Run = {
+      mode,
+      latencyMs,
+      seconds,
+      itemsPerSecond: files.length / seconds,
+      requests,
+      requestsPerItem: requests / files.length,
+      batchCreates: totalOf(diff, 'batchCreate'),
+      workerPeakRssBytes: Math.max(rss.max, rss.hwm),
+      workerCpuSeconds,
+      longestStallSeconds,
+      warnings: worker.child.warnings(),
+    };
+    ctx.log(
+      `  ${mode} @ ${latencyMs} ms: ${files.length} items in ${secs(seconds)} = ${run.itemsPerSecond.toFixed(1)} items/s; ` +
+        `${requests} requests (${run.requestsPerItem.toFixed(3)}/item, ${run.batchCreates} batchCreate); worker ${run.workerCpuSeconds.toFixed(1)} s CPU, peak RSS ${mb(run.workerPeakRssBytes)}`,
+    );
+    return run;
+  } finally {
+    await worker.child.stop();
+  }
+}
+
+/**
+ * (e) Forwarding a burst (a phone back from a trip) at 100 and 500 ms per Google call: the adaptive window against a
+ * fixed-4 client of the same code, each on a fresh worker, in alternating order, in one run. Also: a fresh worker's
+ * cold start, Google requests per item, one batchCreate at a time per account, each photo in the library once, and
+ * the worker's peak RSS at its highest concurrency.
  */
 export async function forwarding(ctx: BenchContext): Promise<PartResult> {
-  const count = ctx.quick ? 100 : 1000;
+  const count = ctx.quick ? 100 : 200;
   const cleanup = new Cleanup();
   try {
     const rig = await forwardingRig('Bench E', cleanup);
@@ -54,153 +143,128 @@ export async function forwarding(ctx: BenchContext): Promise<PartResult> {
     await mkdir(dir, { recursive: true });
     cleanup.add('remove photos', () => rm(dir, { recursive: true, force: true }));
     const coldFiles = await writePhotoSet(dir, COLD, MIN, MAX, SEED + 1, 'COLD_');
-    const files = await writePhotoSet(dir, count, MIN, MAX, SEED);
-    const total = files.reduce((s, f) => s + f.size, 0);
+    const sets: MediaFile[][] = [];
+    for (let i = 0; i < LATENCIES.length * 2; i++) sets.push(await writePhotoSet(dir, count, MIN, MAX, SEED + 10 + i, `E${i}_`));
 
-    // Cold start: a fresh worker, COLD photos, forwarding resumed at once.
+    // Cold start: a fresh (adaptive) worker, COLD photos, forwarding resumed at once.
     await uploadSet(rig, coldFiles, 'cold');
-    const { worker, idleRss } = await startIdleWorker(rig, cleanup);
-    await control(rig.emulator.url, 'PATCH', '/emulator/config', { latencyMs: LATENCY_MS });
+    const { worker: coldWorker } = await startIdleWorker(rig, cleanup, ADAPTIVE);
+    await control(rig.emulator.url, 'PATCH', '/emulator/config', { latencyMs: 100 });
     const coldStarted = performance.now();
     await setForwarding(rig.admin, rig.accountId, 'active');
     const cold = await waitBackedUp(rig.db, COLD, 10 * 60_000, (s) => ctx.log(`  … cold start ${JSON.stringify(s)}`));
     const coldSeconds = (performance.now() - coldStarted) / 1000;
-    const coldErrors = worker.child.warnings().length;
-    ctx.log(`cold start: a fresh worker forwarded ${COLD} photos in ${secs(coldSeconds)} (${coldErrors} error line(s) logged)`);
-    await setForwarding(rig.admin, rig.accountId, 'paused');
+    const coldErrors = coldWorker.child.warnings();
+    await coldWorker.child.stop();
+    ctx.log(`cold start: a fresh worker forwarded ${COLD} photos in ${secs(coldSeconds)} (${coldErrors.length} error line(s) logged)`);
 
-    ctx.log(`uploading ${count} photos (${mb(total)}) with forwarding paused`);
-    await uploadSet(rig, files, 'e');
-    await waitQueueDrained(rig, worker);
-    await sleep(1000);
-    const before = await emulatorStats(rig);
-    ctx.log(`resuming forwarding (emulator latency ${LATENCY_MS} ms)`);
+    const runs: Run[] = [];
+    let total = COLD;
+    let set = 0;
+    for (const [i, { ms }] of LATENCIES.entries()) {
+      const order: Mode[] = i % 2 === 0 ? ['fixed-4', 'adaptive'] : ['adaptive', 'fixed-4'];
+      for (const mode of order) {
+        total += count;
+        runs.push(await burst(ctx, rig, cleanup, sets[set++]!, mode, ms, total));
+      }
+    }
 
-    const sampler = new RssSampler(worker.child.pid).start({ resetPeak: true });
-    const started = performance.now();
-    await setForwarding(rig.admin, rig.accountId, 'active');
-    const { states, longestStallSeconds } = await waitBackedUp(rig.db, COLD + count, 30 * 60_000, (s) =>
-      ctx.log(`  … ${JSON.stringify(s)}`),
-    );
-    const seconds = (performance.now() - started) / 1000;
-    const rss = sampler.stop();
-    const after = await emulatorStats(rig);
-
-    const diff = requestDiff(before, after);
-    const requests = photosRequests(diff);
-    const batchCreates = totalOf(diff, 'batchCreate');
-    const perItem = requests / count;
+    const s = await emulatorStats(rig);
     const items = await libraryItems(rig);
-    const uploaded = new Set([...coldFiles, ...files].map((f) => f.sha256));
-    const inLibrary = new Set(items.map((i) => i.sha256));
+    const uploaded = new Set([...coldFiles, ...sets.flat()].map((f) => f.sha256));
+    const inLibrary = new Set(items.map((it) => it.sha256));
     const duplicates = items.length - inLibrary.size;
     const missing = [...uploaded].filter((h) => !inLibrary.has(h)).length;
-    const { body: deviceView } = await rig.device.call('GET', '/api/v1/device');
-    ctx.log(
-      `${count} items in ${secs(seconds)}: ${(count / seconds).toFixed(1)} items/s; ${requests} Photos API requests (${perItem.toFixed(3)}/item), ${batchCreates} batchCreate; worker peak RSS ${mb(Math.max(rss.max, rss.hwm))}`,
-    );
+    const exactlyOnce = duplicates === 0 && missing === 0 && items.length === total;
+    const overlaps = s.batchCreate?.overlaps ?? 0;
 
     const notes: string[] = [];
-    const workerLines = worker.child.warnings();
-    if (coldErrors > 0) {
-      notes.push(
-        `cold start: a fresh worker took ${secs(coldSeconds)} to forward ${COLD} photos (longest stall ${secs(cold.longestStallSeconds)}) and logged ${coldErrors} error(s): ${summarizeLogLine(workerLines[0]!)}`,
-      );
+    if (coldErrors.length) notes.push(`cold start logged ${coldErrors.length} error(s): ${summarizeLogLine(coldErrors[0]!)}`);
+    for (const r of runs) {
+      if (r.warnings.length) notes.push(`${r.mode} @ ${r.latencyMs} ms: the worker logged ${r.warnings.length} warning/error line(s), e.g. ${summarizeLogLine(r.warnings[0]!)}`);
+      if (r.longestStallSeconds > 10) notes.push(`${r.mode} @ ${r.latencyMs} ms: no delivery backed up for ${secs(r.longestStallSeconds)} at a stretch`);
     }
-    if (longestStallSeconds > 10)
-      notes.push(
-        `forwarding stalled: no delivery was backed up for ${secs(longestStallSeconds)} at a stretch (of ${secs(seconds)} in all)`,
-      );
-    if (perItem > REQUESTS_PER_ITEM_GOAL) {
-      notes.push(
-        `${perItem.toFixed(3)} Google requests per item (goal ≤ ${REQUESTS_PER_ITEM_GOAL}): ${batchCreates} batchCreate calls for ${count} items ` +
-          `(${(count / batchCreates).toFixed(1)} items per call, 50 possible); requests by endpoint: ${JSON.stringify(diff)}`,
-      );
+    if (!exactlyOnce) notes.push(`library holds ${items.length} items for ${total} photos: ${duplicates} duplicates, ${missing} missing`);
+
+    const rows: Row[] = [
+      {
+        part: 'e',
+        measure: `cold start: fresh worker forwards ${COLD} photos`,
+        relay: `${secs(coldSeconds)}, ${coldErrors.length} error(s)`,
+        baseline: '',
+        ratio: '',
+        target: 'no errors',
+        verdict: verdict(coldErrors.length === 0),
+      },
+    ];
+    const adaptiveRuns = runs.filter((r) => r.mode === 'adaptive');
+    for (const { ms, speedup } of LATENCIES) {
+      const a = runs.find((r) => r.mode === 'adaptive' && r.latencyMs === ms)!;
+      const f = runs.find((r) => r.mode === 'fixed-4' && r.latencyMs === ms)!;
+      const x = a.itemsPerSecond / f.itemsPerSecond;
+      rows.push({
+        part: 'e',
+        measure: `burst of ${count} photos at ${ms} ms/call: items/s, adaptive vs fixed-4`,
+        relay: a.itemsPerSecond.toFixed(1),
+        baseline: f.itemsPerSecond.toFixed(1),
+        ratio: ratio(x),
+        target: `≥ ${speedup}×`,
+        verdict: verdict(x >= speedup),
+      });
     }
-    const expected = COLD + count;
-    if (duplicates || missing || items.length !== expected)
-      notes.push(`library holds ${items.length} items for ${expected} photos: ${duplicates} duplicates, ${missing} missing`);
-    if (deviceView?.counts?.backedUp !== expected) notes.push(`GET /api/v1/device counts: ${JSON.stringify(deviceView?.counts)}`);
-    const logged: Record<string, string[]> = {};
-    for (const child of [rig.api.child, worker.child]) {
-      const w = child.warnings();
-      logged[child.name] = w.slice(0, 10);
-      const later = child === worker.child ? w.slice(coldErrors) : w;
-      if (later.length)
-        notes.push(`${child.name} logged ${later.length} warning/error line(s) in the timed run, e.g. ${summarizeLogLine(later[0]!)}`);
-    }
-    const exactlyOnce = duplicates === 0 && missing === 0 && items.length === expected;
+    const worstPerItem = Math.max(...adaptiveRuns.map((r) => r.requestsPerItem));
+    const peakRss = Math.max(...adaptiveRuns.map((r) => r.workerPeakRssBytes));
+    rows.push(
+      {
+        part: 'e',
+        measure: `Google requests per item (adaptive, worst of ${LATENCIES.map((l) => `${l.ms} ms`).join(' and ')})`,
+        relay: worstPerItem.toFixed(3),
+        baseline: Math.max(...runs.filter((r) => r.mode === 'fixed-4').map((r) => r.requestsPerItem)).toFixed(3),
+        ratio: '',
+        target: `≤ ${REQUESTS_PER_ITEM_GOAL}`,
+        verdict: verdict(worstPerItem <= REQUESTS_PER_ITEM_GOAL),
+      },
+      {
+        part: 'e',
+        measure: 'batchCreate calls of one account overlapping',
+        relay: String(overlaps),
+        baseline: '',
+        ratio: '',
+        target: '0',
+        verdict: verdict(overlaps === 0),
+      },
+      {
+        part: 'e',
+        measure: 'each photo in the library exactly once',
+        relay: `${items.length} items, ${inLibrary.size} distinct`,
+        baseline: '',
+        ratio: '',
+        target: `${total}, ${total}`,
+        verdict: verdict(exactlyOnce),
+      },
+      {
+        part: 'e',
+        measure: 'worker peak RSS at its highest concurrency (adaptive, ceiling 16)',
+        relay: mb(peakRss),
+        baseline: '',
+        ratio: '',
+        target: `≤ ${mb(WORKER_RSS_GOAL, 0)}`,
+        verdict: verdict(peakRss <= WORKER_RSS_GOAL),
+      },
+    );
     return {
       id: 'e',
-      title: `forwarding ${count} photos at ${LATENCY_MS} ms per Google call`,
+      title: `forwarding bursts of ${count} photos at ${LATENCIES.map((l) => `${l.ms}`).join(' and ')} ms per Google call, adaptive vs fixed-4`,
       seconds: 0,
       notes,
-      rows: [
-        {
-          part: 'e',
-          measure: `cold start: fresh worker forwards ${COLD} photos`,
-          relay: `${secs(coldSeconds)}, ${coldErrors} error(s)`,
-          baseline: '',
-          ratio: '',
-          target: 'no errors',
-          verdict: verdict(coldErrors === 0),
-        },
-        {
-          part: 'e',
-          measure: `forward ${count} photos (${LATENCY_MS} ms/call): items/s`,
-          relay: (count / seconds).toFixed(1),
-          baseline: '',
-          ratio: '',
-          target: '',
-          verdict: '',
-        },
-        {
-          part: 'e',
-          measure: `Google requests per item (${requests} / ${count})`,
-          relay: perItem.toFixed(3),
-          baseline: '',
-          ratio: '',
-          target: `≤ ${REQUESTS_PER_ITEM_GOAL}`,
-          verdict: verdict(perItem <= REQUESTS_PER_ITEM_GOAL),
-        },
-        {
-          part: 'e',
-          measure: `batchCreate calls (items per call)`,
-          relay: `${batchCreates} (${(count / Math.max(1, batchCreates)).toFixed(1)})`,
-          baseline: '',
-          ratio: '',
-          target: `≥ ${Math.ceil(count / 50)} (50 per call)`,
-          verdict: '',
-        },
-        {
-          part: 'e',
-          measure: `each photo in the library exactly once`,
-          relay: `${items.length} items, ${inLibrary.size} distinct`,
-          baseline: '',
-          ratio: '',
-          target: `${expected}, ${expected}`,
-          verdict: verdict(exactlyOnce),
-        },
-      ],
+      rows,
       data: {
         items: count,
-        bytes: total,
-        latencyMs: LATENCY_MS,
-        coldStart: { photos: COLD, seconds: coldSeconds, longestStallSeconds: cold.longestStallSeconds, errorLines: coldErrors },
-        seconds,
-        itemsPerSecond: count / seconds,
-        photosApiRequests: requests,
-        requestsPerItem: perItem,
-        batchCreateCalls: batchCreates,
-        requestsByEndpoint: diff,
-        batchCreateOverlaps: after.batchCreate?.overlaps,
-        finalStates: states,
-        longestStallSeconds,
+        coldStart: { photos: COLD, seconds: coldSeconds, longestStallSeconds: cold.longestStallSeconds, errorLines: coldErrors.length },
+        runs: runs.map(({ warnings, ...r }) => ({ ...r, warningLines: warnings.length })),
+        batchCreateOverlaps: overlaps,
         libraryItems: items.length,
         libraryDistinct: inLibrary.size,
-        workerIdleRssBytes: idleRss,
-        workerPeakRssBytes: Math.max(rss.max, rss.hwm),
-        logged,
       },
     };
   } finally {

@@ -11,10 +11,15 @@ export async function accountGate(services: Services, accountId: string): Promis
     where: { id: accountId },
     select: { forwarding: true, googleStatus: true, throttledUntil: true },
   });
+  return gateOf(account, services.clock());
+}
+
+/** The same verdict from the account's fields, read with something else (an upload's one ledger read). */
+export function gateOf(account: { forwarding: string; googleStatus: string; throttledUntil: Date | null } | null, now: Date): Gate {
   if (!account) return { open: false, reason: 'account deleted' };
   if (account.forwarding === 'paused') return { open: false, reason: 'forwarding paused' };
   if (account.googleStatus !== 'linked') return { open: false, reason: 'Google link missing or broken' };
-  const wait = (account.throttledUntil?.getTime() ?? 0) - services.clock().getTime();
+  const wait = (account.throttledUntil?.getTime() ?? 0) - now.getTime();
   if (wait > 0) return { open: false, waitMs: wait, reason: 'Google asked to slow down' };
   return { open: true };
 }

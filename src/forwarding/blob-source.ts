@@ -1,23 +1,45 @@
 import { createHash } from 'node:crypto';
-import { pipeline as pipe } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { pipeline as pipe, Transform } from 'node:stream';
 import { GcPacedStream } from '../ingest/young-gc.ts';
 import type { BlobStore } from '../ingest/blob-store.ts';
 import type { UploadSource } from '../google/photos-client.ts';
 
-export function blobSource(blobs: BlobStore, blob: { sha256: string; size: number; mimeType: string }, fileName: string): UploadSource {
+export interface HashedSource extends UploadSource {
+  /** Whether the last whole read (from byte 0 to the end) gave exactly the blob's size and SHA-256. */
+  intact(): boolean;
+}
+
+/**
+ * A blob as an upload's body. Every whole read is hashed on its way out, so a raw upload needs no separate reading to
+ * verify the bytes (a blob damaged on disk must never reach anyone's library): the caller checks intact() before it
+ * keeps Google's token.
+ */
+export function blobSource(blobs: BlobStore, blob: { sha256: string; size: number; mimeType: string }, fileName: string): HashedSource {
+  let intact = false;
   return {
     size: blob.size,
     mimeType: blob.mimeType,
     fileName,
-    // pipe() hands a read error on to the stream the upload reads, which fails the request.
-    open: (range) => pipe(blobs.open(blob.sha256, range), new GcPacedStream(), () => {}),
+    open: (range) => {
+      // pipe() hands a read error on to the stream the upload reads, which fails the request.
+      const file = blobs.open(blob.sha256, range);
+      if (range && (range.start > 0 || range.end !== undefined)) return pipe(file, new GcPacedStream(), () => {});
+      intact = false;
+      const hash = createHash('sha256');
+      let bytes = 0;
+      const hashing = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          hash.update(chunk);
+          bytes += chunk.length;
+          done(null, chunk);
+        },
+        flush(done) {
+          intact = bytes === blob.size && hash.digest('hex') === blob.sha256;
+          done();
+        },
+      });
+      return pipe(file, hashing, new GcPacedStream(), () => {});
+    },
+    intact: () => intact,
   };
-}
-
-/** Re-hash the stored bytes before they leave: a blob damaged on disk must never reach anyone's library. */
-export async function verifyBlob(blobs: BlobStore, sha256: string): Promise<boolean> {
-  const hash = createHash('sha256');
-  await pipeline(blobs.open(sha256), new GcPacedStream(), hash);
-  return hash.digest('hex') === sha256;
 }

@@ -43,8 +43,17 @@ export class ConcurrencyWindow {
   private preparing = 0;
   private readonly latencies: number[] = [];
 
-  constructor(private readonly options: WindowOptions) {
+  constructor(
+    private readonly options: WindowOptions,
+    /** Called when the whole-slot limit changes. */
+    private readonly onResize: () => void = () => {},
+  ) {
     this.limitValue = options.adaptive ? Math.min(options.max, Math.max(1, options.initial)) : options.max;
+  }
+
+  /** Jobs the window serves at most (in flight, in line, getting ready). */
+  get admissible(): number {
+    return this.limit * LINE_FACTOR;
   }
 
   /** Slots in the window now (whole). */
@@ -66,7 +75,7 @@ export class ConcurrencyWindow {
    * taken just before the request to Google, so reading the ledger and the blob overlaps other jobs' uploads.
    */
   admit(): Ticket | null {
-    if (this.inFlight + this.waiters.length + this.preparing >= this.limit * LINE_FACTOR) return null;
+    if (this.inFlight + this.waiters.length + this.preparing >= this.admissible) return null;
     this.preparing++;
     let left = false;
     const leave = () => {
@@ -118,6 +127,12 @@ export class ConcurrencyWindow {
 
   private learn(outcome: Outcome, elapsedMs: number, serial: number, full: boolean): void {
     if (!this.options.adaptive || outcome === 'other') return;
+    const before = this.limit;
+    this.adjust(outcome, elapsedMs, serial, full);
+    if (this.limit !== before) this.onResize();
+  }
+
+  private adjust(outcome: Outcome, elapsedMs: number, serial: number, full: boolean): void {
     if (outcome === 'congested') {
       if (serial <= this.cutAtSerial) return; // sent before the last cut: the same congestion event
       this.limitValue = Math.max(1, Math.floor(this.limitValue / 2));
@@ -153,15 +168,36 @@ export interface Slot {
 /** One window per account, for this process. */
 export class AccountWindows {
   private readonly windows = new Map<string, ConcurrencyWindow>();
+  private readonly listeners: (() => void)[] = [];
   constructor(readonly options: WindowOptions) {}
 
   of(accountId: string): ConcurrencyWindow {
     let window = this.windows.get(accountId);
     if (!window) {
-      window = new ConcurrencyWindow(this.options);
+      window = new ConcurrencyWindow(this.options, () => this.resized());
       this.windows.set(accountId, window);
+      this.resized();
     }
     return window;
+  }
+
+  /**
+   * Jobs worth taking from the queue at once: what every account's window serves. The worker takes that many, so a
+   * job seldom has to step back (a trip through Redis each time); before any account is seen, what a new window serves.
+   */
+  admissible(): number {
+    let sum = 0;
+    for (const window of this.windows.values()) sum += window.admissible;
+    return Math.max(sum, new ConcurrencyWindow(this.options).admissible);
+  }
+
+  /** Follow changes of admissible(). */
+  onResize(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  private resized(): void {
+    for (const listener of this.listeners) listener();
   }
 
   /** Limits of the accounts seen, for metrics and logs. */

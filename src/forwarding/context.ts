@@ -80,10 +80,11 @@ export class ForwardingContext {
     return this.services.clock();
   }
 
-  photosFor(accountId: string): PhotosClient {
+  /** `sealed`: the account's link as just read with the delivery (see AccountTokens.forAccount). */
+  photosFor(accountId: string, sealed?: Buffer | null): PhotosClient {
     return new PhotosClient({
       apiUrl: this.services.config.google.photosApiUrl,
-      tokens: this.tokens.forAccount(accountId),
+      tokens: this.tokens.forAccount(accountId, sealed),
       chunkBytes: this.options.chunkBytes,
       idleTimeoutMs: this.options.googleIdleTimeoutMs ?? this.services.config.google.idleTimeoutMs,
       ...(this.closing ? { closing: this.closing } : {}),

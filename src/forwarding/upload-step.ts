@@ -3,7 +3,7 @@ import { GOOGLE_MAX_BYTES, type MediaKind } from '../media/sniff.ts';
 import { GoogleError, rateLimitWaitMs } from '../google/outcomes.ts';
 import { markNeedsReauth } from '../google/account-tokens.ts';
 import type { PhotosClient, UploadSource } from '../google/photos-client.ts';
-import { accountGate, throttleAccount } from './account-gate.ts';
+import { gateOf, throttleAccount } from './account-gate.ts';
 import { backoffMs, jittered } from './backoff.ts';
 import { blobSource } from './blob-source.ts';
 import { sleepJob, type ForwardingContext } from './context.ts';
@@ -11,7 +11,7 @@ import type { UploadJob } from './queue.ts';
 import type { Outcome, Ticket } from './concurrency.ts';
 import { UPLOAD_TOKEN_LIFETIME_MS } from './token-margin.ts';
 import { BATCH_CREATE_MAX } from '../ledger/backlog.ts';
-import type { TokenSaved } from '../ledger/deliveries.ts';
+import type { TokenSaved, UploadView } from '../ledger/deliveries.ts';
 
 /** A job beyond its account's window and its waiting line goes back to the queue this long (jittered). */
 const STEP_BACK_MS = 100;
@@ -37,79 +37,105 @@ async function upload(
   token: string | undefined,
   ticket: Ticket | null,
 ): Promise<void> {
-  const { db, blobs, log, queues, ledger } = ctx.services;
-  const delivery = await db.delivery.findUnique({ where: { id: job.data.deliveryId }, include: { blob: true } });
+  const { ledger } = ctx.services;
+  const delivery = await ledger.deliveries.forUpload(job.data.deliveryId);
   if (!delivery || delivery.state === 'backed_up' || delivery.state === 'failed') return;
-  const { accountId } = delivery;
+  const { accountId, blob } = delivery;
 
-  const gate = await accountGate(ctx.services, accountId);
+  const gate = gateOf(delivery.account, ctx.now());
   if (!gate.open) {
     if (gate.waitMs) await sleepJob(job, token, gate.waitMs);
     return; // held: resuming or re-linking the account schedules it again
   }
   if (delivery.uploadToken && (delivery.uploadTokenExpiresAt?.getTime() ?? 0) > ctx.now().getTime() + ctx.options.tokenMarginMs) {
-    await queues.enqueueCreate(accountId, ctx.options.createDelayMs);
+    await ctx.services.queues.enqueueCreate(accountId, ctx.options.createDelayMs);
     return;
   }
 
-  const blob = { sha256: delivery.blobSha256, size: Number(delivery.blob.size), mimeType: delivery.blob.mimeType };
   const kind: MediaKind = blob.mimeType.startsWith('video/') ? 'video' : 'photo';
   if (blob.size > GOOGLE_MAX_BYTES[kind]) {
     return fail(ctx, delivery.id, `The ${kind} is larger than Google Photos accepts (${GOOGLE_MAX_BYTES[kind]} bytes)`);
   }
-  const bytes = await storedBytes(ctx, blob.sha256, delivery.blob.stored);
-  if (bytes === 'unverifiable') {
-    // The spool is not the one verified at start (unmounted, swapped): nothing can be concluded about any file.
-    log.error({ deliveryId: delivery.id, spool: blobs.root }, 'the spool is not available or not this relay\'s; holding deliveries until it is');
-    await ledger.deliveries.deferRetry([delivery.id], { reason: SPOOL_UNAVAILABLE, nextAttemptAt: new Date(ctx.now().getTime() + ctx.options.spoolRecheckMs) });
-    return sleepJob(job, token, ctx.options.spoolRecheckMs);
-  }
-  if (bytes === 'lost') {
-    // Stored bytes missing or damaged: say so, and let the phones send them again (check lists them as missing).
-    return fail(ctx, delivery.id, 'The relay\'s stored copy is missing or damaged; upload the file again from the phone, then retry');
-  }
+  // A raw upload reads the file once, hashing it as it goes, and keeps Google's token only if the hash holds; a
+  // resumable one reads it in pieces, perhaps over several runs, so it is verified whole before anything is sent.
+  const resumable = blob.size > ctx.options.resumableThresholdBytes;
+  if (!(await bytesSound(ctx, job, token, delivery.id, blob, resumable ? 'hash' : 'presence'))) return;
 
-  const asset = await db.asset.findFirst({ where: { accountId, blobSha256: blob.sha256 }, orderBy: { createdAt: 'asc' }, select: { fileName: true } });
-  const source = blobSource(blobs, blob, asset?.fileName ?? `${blob.sha256}`);
+  const source = blobSource(ctx.services.blobs, blob, delivery.fileName ?? blob.sha256);
   // A duplicate run (a redelivered job, a lost lock) finds the delivery moved on and stops here.
   if (!(await ledger.deliveries.beginUpload(delivery.id, new Date(ctx.now().getTime() + ctx.options.tokenMarginMs)))) return;
 
   const slot = await (ticket ?? ctx.windows.of(accountId)).acquire();
   const started = performance.now();
   let outcome: Outcome = 'other';
+  let uploadToken: string;
   try {
-    const photos = ctx.photosFor(accountId);
-    const uploadToken =
-      blob.size > ctx.options.resumableThresholdBytes
-        ? await uploadResumable(ctx, photos, delivery.id, delivery.uploadSessionUrl, source)
-        : await photos.uploadRaw(source);
+    const photos = ctx.photosFor(accountId, delivery.account.sealedRefreshToken);
+    uploadToken = resumable
+      ? await uploadResumable(ctx, photos, delivery.id, delivery.uploadSessionUrl, source)
+      : await photos.uploadRaw(source);
     outcome = 'ok';
-    slot.release(outcome, performance.now() - started);
-    const now = ctx.now().getTime();
-    const saved = await ledger.deliveries.recordUploadToken(
-      delivery.id,
-      uploadToken,
-      new Date(now + UPLOAD_TOKEN_LIFETIME_MS),
-      new Date(now + ctx.options.tokenMarginMs),
-    );
-    if (!saved) {
-      log.warn({ deliveryId: delivery.id }, 'upload finished for a delivery that moved on meanwhile; its token is not used');
-      return;
-    }
-    ctx.services.metrics.forwardOutcomes.inc({ outcome: 'uploaded' });
-    await tokenSaved(ctx, accountId, saved);
   } catch (err) {
-    if (!(err instanceof GoogleError)) {
-      slot.release('other');
-      throw err;
-    }
+    if (!(err instanceof GoogleError)) throw err;
     // 429 and 5xx (and cuts) are Google pushing back: the window halves. Other refusals say nothing about load.
     if (err.outcome === 'rate_limited' || err.outcome === 'transient') outcome = 'congested';
     slot.release(outcome, performance.now() - started);
     ctx.services.metrics.forwardOutcomes.inc({ outcome: err.outcome });
-    log.info({ deliveryId: delivery.id, outcome: err.outcome, reason: err.message }, 'upload to Google did not succeed');
-    await handleGoogleError(ctx, job, token, delivery.id, accountId, delivery.attempts + 1, err);
+    ctx.services.log.info({ deliveryId: delivery.id, outcome: err.outcome, reason: err.message }, 'upload to Google did not succeed');
+    return handleGoogleError(ctx, job, token, delivery.id, accountId, delivery.attempts + 1, err);
+  } finally {
+    slot.release(outcome, performance.now() - started);
   }
+
+  if (!resumable && !source.intact()) {
+    // The bytes read while sending were not the blob's: the token is never used (no media item is made of it). A
+    // damaged or missing blob fails the delivery; one sound on a second reading was misread once: send it again.
+    if (!(await bytesSound(ctx, job, token, delivery.id, blob, 'hash'))) return;
+    const wait = backoffMs(delivery.attempts + 1);
+    const reason = 'The stored bytes read differently while they were sent; sending them again';
+    await ledger.deliveries.deferRetry([delivery.id], { reason, nextAttemptAt: new Date(ctx.now().getTime() + wait) });
+    return sleepJob(job, token, wait);
+  }
+  const now = ctx.now().getTime();
+  const saved = await ledger.deliveries.recordUploadToken(
+    delivery.id,
+    uploadToken,
+    new Date(now + UPLOAD_TOKEN_LIFETIME_MS),
+    new Date(now + ctx.options.tokenMarginMs),
+  );
+  if (!saved) {
+    ctx.services.log.warn({ deliveryId: delivery.id }, 'upload finished for a delivery that moved on meanwhile; its token is not used');
+    return;
+  }
+  ctx.services.metrics.forwardOutcomes.inc({ outcome: 'uploaded' });
+  await tokenSaved(ctx, accountId, saved);
+}
+
+/**
+ * Whether the bytes to send are there (and, with 'hash', sound). When they are not, the delivery is held (the spool
+ * is not this relay's) or failed (the blob is lost: the phones are asked for it again), and false comes back.
+ */
+async function bytesSound(
+  ctx: ForwardingContext,
+  job: Job,
+  token: string | undefined,
+  deliveryId: string,
+  blob: UploadView['blob'],
+  check: 'presence' | 'hash',
+): Promise<boolean> {
+  const bytes = await storedBytes(ctx, blob.sha256, blob.stored, check);
+  if (bytes === 'unverifiable') {
+    // The spool is not the one verified at start (unmounted, swapped): nothing can be concluded about any file.
+    ctx.services.log.error({ deliveryId, spool: ctx.services.blobs.root }, 'the spool is not available or not this relay\'s; holding deliveries until it is');
+    await ctx.services.ledger.deliveries.deferRetry([deliveryId], { reason: SPOOL_UNAVAILABLE, nextAttemptAt: new Date(ctx.now().getTime() + ctx.options.spoolRecheckMs) });
+    return sleepJob(job, token, ctx.options.spoolRecheckMs);
+  }
+  if (bytes === 'lost') {
+    // Stored bytes missing or damaged: say so, and let the phones send them again (check lists them as missing).
+    await fail(ctx, deliveryId, 'The relay\'s stored copy is missing or damaged; upload the file again from the phone, then retry');
+    return false;
+  }
+  return true;
 }
 
 /**
@@ -126,14 +152,14 @@ async function tokenSaved(ctx: ForwardingContext, accountId: string, saved: Toke
 const SPOOL_UNAVAILABLE = 'The relay cannot see its spool (not mounted, or not this relay\'s); waiting for it';
 
 /**
- * Whether the bytes to send are here and sound. A file counts as lost only when its absence (ENOENT) or damage is
- * seen on the spool verified at start; then, under the content lock, the blob is marked not stored. Any other error
- * (EIO, a stale NFS handle) throws: the job retries, nothing is concluded.
+ * Whether the bytes to send are here (and with 'hash', sound). A file counts as lost only when its absence (ENOENT)
+ * or damage is seen on the spool verified at start; then, under the content lock, the blob is marked not stored. Any
+ * other error (EIO, a stale NFS handle) throws: the job retries, nothing is concluded.
  */
-async function storedBytes(ctx: ForwardingContext, sha256: string, stored: boolean): Promise<'ok' | 'lost' | 'unverifiable'> {
+async function storedBytes(ctx: ForwardingContext, sha256: string, stored: boolean, check: 'presence' | 'hash'): Promise<'ok' | 'lost' | 'unverifiable'> {
   const { blobs, ledger } = ctx.services;
   if (!stored) return 'lost';
-  const sound = async () => (await blobs.has(sha256)) && (await blobs.verify(sha256));
+  const sound = async () => (await blobs.has(sha256)) && (check === 'presence' || (await blobs.verify(sha256)));
   if (await sound()) return 'ok';
   if (!(await blobs.identityHolds())) return 'unverifiable';
   const stillGone = async () => (await blobs.identityHolds()) && !(await sound());

@@ -28,9 +28,14 @@ export async function startForwardWorker(services: Services, overrides: Partial<
 
   const uploads = new Worker<UploadJob>(UPLOAD_QUEUE, (job, token) => runUpload(context, job, token), {
     ...common,
-    // As many jobs as the widest account window may use; a job beyond its account's window waits for a slot in
-    // process (a bounded line) or goes back to the queue for a moment (upload-step.ts).
-    concurrency: context.windows.options.max,
+    concurrency: context.windows.admissible(),
+  });
+  // Take as many jobs as the accounts' windows serve: a job beyond its window would go back to the queue for a moment
+  // (upload-step.ts), and a worker taking 16 while the window holds 4 spent its CPU bouncing jobs. A ceiling keeps
+  // many accounts from taking an unbounded number (each job holds a little memory and, briefly, a connection).
+  const ceiling = 2 * 2 * context.windows.options.max;
+  context.windows.onResize(() => {
+    uploads.concurrency = Math.min(ceiling, context.windows.admissible());
   });
   const creates = new Worker<CreateJob>(CREATE_QUEUE, (job, token) => runCreate(context, job, token), { ...common, concurrency: 4 });
   // A create job that finished may have missed tokens committed after its last look (their enqueue was

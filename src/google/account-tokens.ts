@@ -24,9 +24,18 @@ export class AccountTokens {
     this.cipher = new TokenCipher(services.config.encryptionKey!);
   }
 
-  forAccount(accountId: string): AccessTokens {
+  /**
+   * `sealed`: the link's refresh token ciphertext as the caller read it a moment ago (with the delivery), so the
+   * link check needs no read of its own; absent, it reads the account.
+   */
+  forAccount(accountId: string, sealed?: Buffer | null): AccessTokens {
+    let known = sealed;
     return {
-      get: () => this.accessToken(accountId),
+      get: () => {
+        const link = known;
+        known = undefined; // once: a retry after a refusal reads the link afresh
+        return this.accessToken(accountId, false, link);
+      },
       invalidate: () => {
         // Keep only the refresh token: the next get() must fetch a fresh access token.
         const client = this.ready.get(accountId)?.client;
@@ -59,11 +68,12 @@ export class AccountTokens {
    * and Google still honours the old grant after a re-link without unlink, so photos kept going to the previous
    * user's library, marked backed up, until the worker restarted. One indexed read per request stops that.
    */
-  private async current(accountId: string): Promise<Loaded> {
-    const [loaded, row] = await Promise.all([
-      this.load(accountId),
-      this.services.db.account.findUnique({ where: { id: accountId }, select: { googleStatus: true, googleRefreshToken: true } }),
-    ]);
+  private async current(accountId: string, sealed?: Buffer | null): Promise<Loaded> {
+    const link =
+      sealed !== undefined
+        ? { googleStatus: 'linked', googleRefreshToken: sealed }
+        : this.services.db.account.findUnique({ where: { id: accountId }, select: { googleStatus: true, googleRefreshToken: true } });
+    const [loaded, row] = await Promise.all([this.load(accountId), link]);
     if (row?.googleStatus === 'linked' && row.googleRefreshToken && loaded.sealed.equals(Buffer.from(row.googleRefreshToken))) return loaded;
     this.forget(accountId);
     return this.load(accountId);
@@ -87,8 +97,8 @@ export class AccountTokens {
     return { client, sealed };
   }
 
-  private async accessToken(accountId: string, retried = false): Promise<string> {
-    const { client, sealed } = await this.current(accountId);
+  private async accessToken(accountId: string, retried = false, link?: Buffer | null): Promise<string> {
+    const { client, sealed } = await this.current(accountId, link);
     try {
       const { token } = await client.getAccessToken();
       if (!token) throw new GoogleError('transient', 'token endpoint gave no access token');

@@ -21,11 +21,80 @@ export interface TokenSaved {
   moreComing: boolean;
 }
 
+/** Everything an upload job reads before it sends, in one round trip: the delivery, its blob, its account's gate. */
+export interface UploadView {
+  id: string;
+  accountId: string;
+  state: 'pending' | 'uploading' | 'backed_up' | 'failed';
+  attempts: number;
+  uploadToken: string | null;
+  uploadTokenExpiresAt: Date | null;
+  uploadSessionUrl: string | null;
+  blob: { sha256: string; size: number; mimeType: string; stored: boolean };
+  /** The name Google gets: the account's first asset of this content. */
+  fileName: string | null;
+  account: {
+    forwarding: 'active' | 'paused';
+    googleStatus: string;
+    throttledUntil: Date | null;
+    /** The link's sealed refresh token as read now: lets the token cache check the link without reading it again. */
+    sealedRefreshToken: Buffer | null;
+  };
+}
+
 export class DeliveryLedger {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
   ) {}
+
+  async forUpload(id: string): Promise<UploadView | null> {
+    const rows = await this.db.$queryRaw<
+      {
+        id: string;
+        account_id: string;
+        state: UploadView['state'];
+        attempts: number;
+        upload_token: string | null;
+        upload_token_expires_at: Date | null;
+        upload_session_url: string | null;
+        blob_sha256: string;
+        size: bigint;
+        mime_type: string;
+        stored: boolean;
+        file_name: string | null;
+        forwarding: UploadView['account']['forwarding'];
+        google_status: string;
+        throttled_until: Date | null;
+        google_refresh_token: Uint8Array | null;
+      }[]
+    >`
+      SELECT d.id, d.account_id, d.state::text AS state, d.attempts, d.upload_token, d.upload_token_expires_at, d.upload_session_url,
+        d.blob_sha256, b.size, b.mime_type, b.stored, a.forwarding::text AS forwarding, a.google_status::text AS google_status,
+        a.throttled_until, a.google_refresh_token,
+        (SELECT s.file_name FROM assets s WHERE s.account_id = d.account_id AND s.blob_sha256 = d.blob_sha256 ORDER BY s.created_at LIMIT 1) AS file_name
+      FROM deliveries d JOIN blobs b ON b.sha256 = d.blob_sha256 JOIN accounts a ON a.id = d.account_id
+      WHERE d.id = ${id}::uuid`;
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      id: r.id,
+      accountId: r.account_id,
+      state: r.state,
+      attempts: r.attempts,
+      uploadToken: r.upload_token,
+      uploadTokenExpiresAt: r.upload_token_expires_at,
+      uploadSessionUrl: r.upload_session_url,
+      blob: { sha256: r.blob_sha256, size: Number(r.size), mimeType: r.mime_type, stored: r.stored },
+      fileName: r.file_name,
+      account: {
+        forwarding: r.forwarding,
+        googleStatus: r.google_status,
+        throttledUntil: r.throttled_until,
+        sealedRefreshToken: r.google_refresh_token ? Buffer.from(r.google_refresh_token) : null,
+      },
+    };
+  }
 
   /**
    * pending, or uploading without a usable token (a retry; a token expiring before `freshUntil`) → uploading, counting
