@@ -70,7 +70,7 @@ it('150 photos and 3 videos from 3 devices of 2 accounts, duplicated across devi
   const videoBytes = videos.reduce((n, v) => n + v.length, 0);
   assert.ok(s.resumable.chunks >= Math.ceil(videoBytes / (512 * 1024)), `videos sent in chunks (${s.resumable.chunks})`);
   // Each content sent once per account: raw uploads = photo deliveries (80 + 50), plus 3 resumable starts.
-  assert.equal(count(s, 'upload'), 80 + 50 + 3);
+  assert.equal(count(s, 'upload'), 80 + 50 + 3, `upload requests by status: ${JSON.stringify(s.requests.upload)}`);
   const photoBytes = [...photos.slice(0, 80), ...photos.slice(60, 110)].reduce((n, b) => n + b.length, 0);
   assert.equal(s.bytesReceived, photoBytes + videoBytes, 'every byte sent once: no upload repeated');
 });
