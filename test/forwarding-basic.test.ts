@@ -46,20 +46,20 @@ it('a stored blob damaged or missing on disk never reaches the library: the deli
   const damaged = jpeg(21_000);
   const missing = jpeg(22_000);
   const sound = jpeg(23_000);
-  const ids = [await send(m.phone, damaged), await send(m.phone, missing), await send(m.phone, sound)];
+  const ids = [await send(m.phone, damaged), await send(m.phone, missing), await send(m.phone, sound)] as const;
   const { blobs } = rig.relay.services;
   // Same size, other bytes: only a hash tells. The raw upload hashes what it sends and keeps no token for it.
   const bytes = Buffer.from(damaged);
-  bytes[bytes.length - 10] ^= 0xff;
+  bytes[bytes.length - 10] = bytes[bytes.length - 10]! ^ 0xff;
   await writeFile(blobs.pathOf(sha256(damaged)), bytes);
   await unlink(blobs.pathOf(sha256(missing)));
   const before = await stats(rig);
   await rig.admin.call('PATCH', `/api/v1/admin/accounts/${m.accountId}`, { forwarding: 'active' });
 
-  const [a, b, c] = await waitFor('all three settled', async () => {
+  const [a, b, c] = (await waitFor('all three settled', async () => {
     const views = await Promise.all(ids.map((id) => assetOf(rig, id)));
     return views.every((v) => v.state === 'failed' || v.state === 'backed_up') ? views : null;
-  });
+  }))!;
   assert.equal(a!.state, 'failed');
   assert.match(a!.lastError ?? '', /missing or damaged/);
   assert.equal(b!.state, 'failed');

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { Services } from '../services.ts';
-import { QuotaLedger } from '../forwarding/quota.ts';
+import { quotaStatus } from '../forwarding/quota.ts';
 import { Nullable, Timestamp } from '../http/schemas.ts';
 import { tokenHealth } from '../google/token-health.ts';
 import { inBacklog } from '../ledger/backlog.ts';
@@ -37,7 +37,7 @@ const DAY_S = 86_400;
 export async function relayStatus(services: Services) {
   const { db, config } = services;
   const now = services.clock();
-  const quota = await new QuotaLedger(db, config.google.dailyRequestLimit, services.clock).status();
+  const quota = await quotaStatus(db, config.google.dailyRequestLimit, now);
   const [queues, accounts, perAccount, pace, storage, freeBytes] = await Promise.all([
     services.queues.depths().catch(() => ({})),
     db.account.findMany({

@@ -73,7 +73,7 @@ export class ForwardingContext {
     });
     // Read services.clock on every call, not once here: it is replaceable (tests move time), and a ledger holding
     // the old function kept counting the wrong quota day after the clock moved past the Pacific midnight.
-    this.quota = new QuotaLedger(services.db, services.config.google.dailyRequestLimit, () => services.clock());
+    this.quota = new QuotaLedger(services.db, services.ledger.pool, services.config.google.dailyRequestLimit, () => services.clock());
   }
 
   now(): Date {

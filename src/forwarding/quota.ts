@@ -1,4 +1,7 @@
+import type pg from 'pg';
 import type { Db } from '../db/client.ts';
+import { Prisma } from '../db/generated/client.ts';
+import { namedQuery } from '../ledger/named-query.ts';
 import { quotaDay, quotaResetsAt } from './quota-day.ts';
 import { inBacklog } from '../ledger/backlog.ts';
 
@@ -30,6 +33,8 @@ export interface QuotaStatus {
 export class QuotaLedger {
   constructor(
     private readonly db: Db,
+    /** The pool under `db`: every Google request reserves through it (see namedQuery). */
+    private readonly pool: pg.Pool,
     readonly dailyLimit: number,
     private readonly clock: () => Date,
   ) {}
@@ -41,10 +46,10 @@ export class QuotaLedger {
   async reserve(accountId: string, requests = 1): Promise<Reservation> {
     const now = this.clock();
     const day = quotaDay(now);
-    const [row] = await this.db.$queryRaw<{ verdict: 'granted' | 'exhausted' | 'fair_share' }[]>`
+    const [row] = await namedQuery<{ verdict: 'granted' | 'exhausted' | 'fair_share' }>(this.pool, 'quota-reserve', Prisma.sql`
       SELECT photo_relay_reserve_quota(${lockKey(day)}, ${day}::date, ${accountId}::uuid, ${requests}::int, ${this.dailyLimit}::int,
         ARRAY(SELECT a.id FROM accounts a WHERE a.forwarding = 'active' AND a.google_status = 'linked'
-          AND EXISTS (SELECT 1 FROM deliveries d WHERE d.account_id = a.id AND ${inBacklog('d')}))) AS verdict`;
+          AND EXISTS (SELECT 1 FROM deliveries d WHERE d.account_id = a.id AND ${inBacklog('d')}))) AS verdict`);
     if (row?.verdict === 'granted') return { granted: true };
     return { granted: false, reason: row?.verdict === 'exhausted' ? 'exhausted' : 'fair_share', resetsAt: quotaResetsAt(now) };
   }
@@ -69,14 +74,19 @@ export class QuotaLedger {
     }, LEDGER_TX);
   }
 
-  async status(): Promise<QuotaStatus> {
-    const now = this.clock();
-    const usage = await this.db.googleQuotaUsage.findMany({ where: { day: new Date(`${quotaDay(now)}T00:00:00Z`) } });
-    return {
-      usedToday: usage.reduce((sum, u) => sum + u.used, 0),
-      dailyLimit: this.dailyLimit,
-      resetsAt: quotaResetsAt(now).toISOString(),
-      perAccount: new Map(usage.map((u) => [u.accountId, u.used])),
-    };
+  status(): Promise<QuotaStatus> {
+    return quotaStatus(this.db, this.dailyLimit, this.clock());
   }
+
+}
+
+/** Today's use of the budget, for status pages and gauges (reads only). */
+export async function quotaStatus(db: Db, dailyLimit: number, now: Date): Promise<QuotaStatus> {
+  const usage = await db.googleQuotaUsage.findMany({ where: { day: new Date(`${quotaDay(now)}T00:00:00Z`) } });
+  return {
+    usedToday: usage.reduce((sum, u) => sum + u.used, 0),
+    dailyLimit,
+    resetsAt: quotaResetsAt(now).toISOString(),
+    perAccount: new Map(usage.map((u) => [u.accountId, u.used])),
+  };
 }

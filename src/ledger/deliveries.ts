@@ -1,4 +1,7 @@
+import type pg from 'pg';
 import type { Db } from '../db/client.ts';
+import { Prisma } from '../db/generated/client.ts';
+import { namedQuery } from './named-query.ts';
 import type { Clock, Tx } from './tx.ts';
 import type { DeliveryRef } from './scheduler.ts';
 import { BATCH_CREATE_MAX, inBacklog, readyForCreate, stillToUpload } from './backlog.ts';
@@ -46,10 +49,12 @@ export class DeliveryLedger {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
+    /** For the statements every upload to Google runs (forUpload, beginUpload, recordUploadToken): see namedQuery. */
+    private readonly pool: pg.Pool,
   ) {}
 
   async forUpload(id: string): Promise<UploadView | null> {
-    const rows = await this.db.$queryRaw<
+    const rows = await namedQuery<
       {
         id: string;
         account_id: string;
@@ -59,22 +64,22 @@ export class DeliveryLedger {
         upload_token_expires_at: Date | null;
         upload_session_url: string | null;
         blob_sha256: string;
-        size: bigint;
+        size: string;
         mime_type: string;
         stored: boolean;
         file_name: string | null;
         forwarding: UploadView['account']['forwarding'];
         google_status: string;
         throttled_until: Date | null;
-        google_refresh_token: Uint8Array | null;
-      }[]
-    >`
+        google_refresh_token: Buffer | null;
+      }
+    >(this.pool, 'delivery-for-upload', Prisma.sql`
       SELECT d.id, d.account_id, d.state::text AS state, d.attempts, d.upload_token, d.upload_token_expires_at, d.upload_session_url,
         d.blob_sha256, b.size, b.mime_type, b.stored, a.forwarding::text AS forwarding, a.google_status::text AS google_status,
         a.throttled_until, a.google_refresh_token,
         (SELECT s.file_name FROM assets s WHERE s.account_id = d.account_id AND s.blob_sha256 = d.blob_sha256 ORDER BY s.created_at LIMIT 1) AS file_name
       FROM deliveries d JOIN blobs b ON b.sha256 = d.blob_sha256 JOIN accounts a ON a.id = d.account_id
-      WHERE d.id = ${id}::uuid`;
+      WHERE d.id = ${id}::uuid`);
     const r = rows[0];
     if (!r) return null;
     return {
@@ -91,7 +96,7 @@ export class DeliveryLedger {
         forwarding: r.forwarding,
         googleStatus: r.google_status,
         throttledUntil: r.throttled_until,
-        sealedRefreshToken: r.google_refresh_token ? Buffer.from(r.google_refresh_token) : null,
+        sealedRefreshToken: r.google_refresh_token,
       },
     };
   }
@@ -101,12 +106,13 @@ export class DeliveryLedger {
    * the attempt. False: nothing to send any more (backed up, failed, or holding a good token meanwhile).
    */
   async beginUpload(id: string, freshUntil: Date): Promise<boolean> {
-    const moved = await this.db.$executeRaw`
+    const moved = await namedQuery(this.pool, 'delivery-begin-upload', Prisma.sql`
       UPDATE deliveries SET state = 'uploading', attempts = attempts + 1, next_attempt_at = NULL,
         upload_token = NULL, upload_token_expires_at = NULL, updated_at = ${this.clock()}
       WHERE id = ${id}::uuid AND state IN ('pending', 'uploading')
-        AND (upload_token IS NULL OR upload_token_expires_at <= ${freshUntil})`;
-    return moved === 1;
+        AND (upload_token IS NULL OR upload_token_expires_at <= ${freshUntil})
+      RETURNING 1`);
+    return moved.length === 1;
   }
 
   /** Remember a resumable session so a crash resumes it instead of sending the bytes again. */
@@ -126,7 +132,7 @@ export class DeliveryLedger {
   async recordUploadToken(id: string, token: string, expiresAt: Date, freshUntil: Date): Promise<TokenSaved | null> {
     const now = this.clock();
     // The outer reads see the table as it was before the UPDATE (one snapshot): this delivery still without a token.
-    const rows = await this.db.$queryRaw<{ ready: number; more_coming: boolean }[]>`
+    const rows = await namedQuery<{ ready: number; more_coming: boolean }>(this.pool, 'delivery-record-upload-token', Prisma.sql`
       WITH saved AS (
         UPDATE deliveries SET upload_token = ${token}, upload_token_expires_at = ${expiresAt}, upload_session_url = NULL,
           last_error = NULL, updated_at = ${now}
@@ -138,7 +144,7 @@ export class DeliveryLedger {
           LIMIT ${BATCH_CREATE_MAX - 1}) r) AS ready,
         EXISTS (SELECT 1 FROM deliveries d WHERE d.account_id = saved.account_id AND d.id <> ${id}::uuid
           AND ${stillToUpload('d', now)}) AS more_coming
-      FROM saved`;
+      FROM saved`);
     const row = rows[0];
     return row ? { ready: row.ready, moreComing: row.more_coming } : null;
   }

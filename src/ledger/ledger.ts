@@ -24,10 +24,10 @@ export class Ledger {
   constructor(
     readonly db: Db,
     readonly clock: Clock,
-    /** The pool under `db`, for the registration hot path. */
-    pool: pg.Pool,
+    /** The pool under `db`, for the hot paths: registration, and the statements of each upload to Google. */
+    readonly pool: pg.Pool,
   ) {
-    this.deliveries = new DeliveryLedger(db, clock);
+    this.deliveries = new DeliveryLedger(db, clock, pool);
     this.blobs = new BlobLedger(db, clock);
     this.assets = new AssetLedger(db);
     this.registrations = new RegistrationLedger(pool, clock);

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../db/client.ts';
 import type { ForwardQueues } from '../forwarding/queue.ts';
-import { QuotaLedger } from '../forwarding/quota.ts';
+import { quotaStatus } from '../forwarding/quota.ts';
 import type { Config } from '../config/config.ts';
 import { tokenHealth } from '../google/token-health.ts';
 import type { Logger } from 'pino';
@@ -137,9 +137,8 @@ interface LedgerSnapshot {
 /** The gauges' figures, from Postgres and Redis: full scans, so read per refresh interval, never per scrape. */
 async function readLedger(deps: { db: Db; queues: ForwardQueues; config: Config; clock: () => Date }): Promise<LedgerSnapshot> {
   const { db, queues, config, clock } = deps;
-  const quota = new QuotaLedger(db, config.google.dailyRequestLimit, clock);
   const [status, depths, backlog, deliveries, accounts] = await Promise.all([
-    quota.status(),
+    quotaStatus(db, config.google.dailyRequestLimit, clock()),
     // Redis away: the queue series are left out rather than the whole scrape failing.
     queues.depths().catch(() => ({}) as Record<string, Record<string, number>>),
     db.$queryRaw<{ account_id: string; n: bigint }[]>`
