@@ -128,6 +128,14 @@ export class ResumableUploads {
         written = outcome.written;
         failure = outcome.error;
         metrics.resumableReceived.inc(received);
+        if (outcome.syncFailed) {
+          // Back to what was durable before this append (a checkpoint it recorded is undone too).
+          await handle.truncate(row.offset);
+          await handle.sync();
+          this.checkpoints.drop(row.id);
+          await this.store.saveOffset(row.id, row.offset);
+          throw failure;
+        }
       }
       // fdatasync: the data and the size that reads it back, without the timestamps fsync would also flush.
       await handle.datasync();
