@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sweepResumableUploads } from '../src/resumable/sweep.ts';
@@ -271,6 +271,25 @@ describe('tus 1.0', () => {
     assertError(await call(relay, other.token, 'DELETE', url, TUS), 404, 'not_found');
     assert.equal((await call(relay, phone.token, 'HEAD', url, TUS)).status, 200);
     assert.equal((await call(relay, phone.token, 'HEAD', '/api/v1/uploads/not-an-id', TUS)).status, 404);
+  });
+
+  it('a device revoked mid-upload: its next PATCH is 401 at once, though its token was just seen (cached); nothing registered', async () => {
+    const admin = new Client(relay.url);
+    const doomed = await admin.pairDevice(
+      (await relay.services.db.device.findUniqueOrThrow({ where: { id: phone.deviceId } })).accountId,
+      'Doomed',
+    );
+    const bytes = jpeg(60_000);
+    const url = await createTus(relay, doomed.token, bytes.length, fields('revoked'));
+    assert.equal((await patchTus(relay, doomed.token, url, 0, bytes.subarray(0, 30_000))).status, 204);
+    assert.equal((await admin.call('DELETE', `/api/v1/admin/devices/${doomed.deviceId}`)).status, 204);
+    assertError(await patchTus(relay, doomed.token, url, 30_000, bytes.subarray(30_000)), 401, 'unauthorized');
+    assert.equal(await relay.services.db.asset.count({ where: { blobSha256: sha256(bytes) } }), 0);
+    assert.equal((await call(relay, doomed.token, 'HEAD', url, TUS)).status, 401);
+    // What it left is the expiry sweep's; removed now, as later tests count part files.
+    const id = url.split('/').pop()!;
+    await relay.services.db.resumableUpload.delete({ where: { id } });
+    await rm(path.join(relay.config.spoolDir, 'uploads', `${id}.part`));
   });
 
   it('DELETE removes the bytes and the upload (204), then 404', async () => {

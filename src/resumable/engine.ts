@@ -11,7 +11,7 @@ import { SNIFF_BYTES, sniffMedia } from '../media/sniff.ts';
 import type { Services } from '../services.ts';
 import { appendBody, TooMuchContent } from './append.ts';
 import { hashPrefix, HashCheckpoints } from './hash-state.ts';
-import type { UploadLocks } from './lock.ts';
+import type { UploadLock, UploadLocks } from './lock.ts';
 import { ResumableError, type DeclaredChecksum, type Protocol } from './protocol.ts';
 import { storeOf, type UploadStore, type UploadRow } from './store.ts';
 
@@ -55,13 +55,16 @@ export class ResumableUploads {
 
   /**
    * Append a request's body at the upload's durable offset and, when that finishes the upload, take it through the
-   * intake once. Caller holds the upload's lock. The offset recorded (and told) is always bytes fsynced; a cut body
-   * keeps what arrived unless a checksum covered the request, which then cannot be verified and is dropped whole.
+   * intake once. Caller holds the upload's lock: an append that leaves the upload incomplete releases it as it records
+   * the new offset (one round trip for both); otherwise the caller releases it. The offset recorded (and told) is
+   * always bytes fsynced; a cut body keeps what arrived unless a checksum covered the request, which then cannot be
+   * verified and is dropped whole.
    */
   async append(
     request: FastifyRequest,
     upload: IntakeUpload,
     device: AuthedDevice,
+    lock: UploadLock,
     row: UploadRow,
     req: AppendRequest,
     withBody: boolean,
@@ -125,6 +128,14 @@ export class ResumableUploads {
         written = outcome.written;
         failure = outcome.error;
         metrics.resumableReceived.inc(received);
+        if (outcome.syncFailed) {
+          // Back to what was durable before this append (a checkpoint it recorded is undone too).
+          await handle.truncate(row.offset);
+          await handle.sync();
+          this.checkpoints.drop(row.id);
+          await this.store.saveOffset(row.id, row.offset);
+          throw failure;
+        }
       }
       // fdatasync: the data and the size that reads it back, without the timestamps fsync would also flush.
       await handle.datasync();
@@ -157,8 +168,8 @@ export class ResumableUploads {
         length = offset;
       }
       if (row.offset < SNIFF_BYTES && (offset >= SNIFF_BYTES || final) && offset > 0) await this.judgeHead(row, handle, offset);
-      await this.store.saveOffset(row.id, offset, length !== row.length ? length : undefined, sha256 && !row.sha256 ? sha256 : undefined);
-      metrics.resumableAppended.inc(written);
+      const newLength = length !== row.length ? length : undefined;
+      const newSha256 = sha256 && !row.sha256 ? sha256 : undefined;
       const next: UploadRow = {
         ...row,
         offset,
@@ -168,9 +179,14 @@ export class ResumableUploads {
       };
       await close();
       if (!final) {
+        // Kept before the lock goes: the next append, in this process, finds the hash at the offset it reads.
         this.checkpoints.put(row.id, offset, whole);
+        await this.store.saveOffsetAndRelease(lock, row.id, offset, newLength, newSha256);
+        metrics.resumableAppended.inc(written);
         return { row: next, completed: null };
       }
+      await this.store.saveOffset(row.id, offset, newLength, newSha256);
+      metrics.resumableAppended.inc(written);
       return { row: next, completed: await this.complete(device, next, upload, whole.digest('hex')) };
     } finally {
       await close();

@@ -27,6 +27,17 @@ export class UploadLocks {
 
   /** The upload's lock, or null when another request (here or in another process) holds it. */
   async tryAcquire(id: string): Promise<UploadLock | null> {
+    return (await this.tryAcquireThen(id, null))?.lock ?? null;
+  }
+
+  /**
+   * The upload's lock and, once it is held, the rows `then` selects, in one round trip (a simple query: the caller
+   * writes its values into `then`, escaped with pg.escapeLiteral). The lock and `then` are separate transactions, so
+   * `then` reads with a snapshot taken after the lock was granted, whatever the default isolation level: it sees
+   * everything the previous holder committed before releasing it (UploadLock.releaseAfter). Null when the lock is
+   * held elsewhere.
+   */
+  async tryAcquireThen<R>(id: string, then: string | null): Promise<{ lock: UploadLock; rows: R[] } | null> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -35,8 +46,11 @@ export class UploadLocks {
       throw new ApiError('not_ready', 'The relay is busy with other uploads: try again shortly');
     }
     try {
-      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key(id)]);
-      if (rows[0]?.ok) return new UploadLock(client, id);
+      const lockSql = `SELECT pg_try_advisory_lock(hashtextextended(${pg.escapeLiteral(key(id))}, 0)) AS ok`;
+      const results = (await client.query(then === null ? lockSql : `BEGIN; ${lockSql}; COMMIT; ${then}`)) as unknown as
+        pg.QueryResult | pg.QueryResult[];
+      const [locked, read] = Array.isArray(results) ? [results[1]!, results[3]!] : [results, undefined];
+      if (locked.rows[0]?.ok) return { lock: new UploadLock(client, id), rows: (read?.rows ?? []) as R[] };
       client.release();
       return null;
     } catch (err) {
@@ -66,6 +80,29 @@ export class UploadLock {
     } catch {
       // Closing the connection releases the lock just as well.
       this.client.release(true);
+    }
+  }
+
+  /**
+   * Commit `write` (a statement with its values written in, escaped with pg.escapeLiteral), then release the lock: one
+   * round trip. The commit comes first, so whoever takes the lock next reads what `write` wrote (a statement that
+   * unlocked as it wrote would let the next holder in before its commit). Returns the rows `write` changed. On a
+   * failure the connection is closed, which releases the lock; whether `write` committed is then unknown.
+   */
+  async releaseAfter(write: string): Promise<number> {
+    if (this.released) throw new Error('the upload lock was already released');
+    this.released = true;
+    try {
+      const results = (await this.client.query(
+        `BEGIN; ${write}; COMMIT; SELECT pg_advisory_unlock(hashtextextended(${pg.escapeLiteral(key(this.id))}, 0))`,
+      )) as unknown as pg.QueryResult[];
+      // Postgres answers COMMIT of a transaction that failed with ROLLBACK, without an error.
+      if (results[2]?.command !== 'COMMIT') throw new Error(`the upload's write was rolled back (${results[2]?.command})`);
+      this.client.release();
+      return results[1]!.rowCount ?? 0;
+    } catch (err) {
+      this.client.release(true);
+      throw err;
     }
   }
 }

@@ -59,6 +59,9 @@ export default async function resumableRoutes(
   });
 
   const auth = requireDevice(services);
+  // An append's writes are the offset, recorded under a row read that checks the device is not revoked (lockAndFind),
+  // and the registration, which checks it again as it commits: its token lookup may be cached.
+  const appendAuth = requireDevice(services, { recheckedAtCommit: true });
   const counted = countUploads(services.metrics);
   const hidden = { hide: true } as const;
   // Documented, not validated: the requests are headers and raw bytes, judged by the handlers.
@@ -133,6 +136,7 @@ export default async function resumableRoutes(
             request,
             upload,
             dev,
+            lock,
             created,
             { offset: 0, ...(final !== undefined ? { final } : {}) },
             withBody,
@@ -194,7 +198,7 @@ export default async function resumableRoutes(
   app.patch(
     '/uploads/:id',
     {
-      onRequest: auth,
+      onRequest: appendAuth,
       onResponse: counted,
       schema: doc(
         'Append at Upload-Offset (application/offset+octet-stream or application/partial-upload); the last append answers the asset',
@@ -217,21 +221,26 @@ export default async function resumableRoutes(
       const length = intHeader(request, 'upload-length');
       const checksum = proto.kind === 'tus' ? parseChecksum(request) : undefined;
       const sha256 = parseReprDigest(request);
-      // The lock first, then the row, read once under it (another request may have appended, finished or deleted
-      // the upload until then): one query less per append. An id that names nothing is locked for nothing, briefly.
-      const lock = await locks.tryAcquire(uploadId(request));
-      if (!lock) throw resumable.busy(proto);
+      // The lock, then the row read under it (another request may have appended, finished or deleted the upload
+      // until then), in one round trip. An id that names nothing is locked for nothing, briefly.
+      const locked = await resumable.store.lockAndFind(locks, uploadId(request), dev.id);
+      if (!locked) throw resumable.busy(proto);
+      const { lock } = locked;
       // The answer goes out only once the lock is released: a client sending its next append as soon as it reads
       // this one's answer must not find the upload still locked.
       let answer: () => unknown;
       try {
         answer = await intake(services, uploads, request, reply, async (upload) => {
-          const row = await findRow(resumable, request, dev.id);
+          const row = locked.row;
+          if (!row) throw noSuchUpload();
+          // The token may have been taken from the cache: the row read checked the device.
+          if (locked.deviceRevoked) throw new ApiError('unauthorized', 'Invalid or revoked device token');
           if (row.completedAt) return () => answerRetry(request, reply, proto, row, offset);
           const { row: next, completed } = await resumable.append(
             request,
             upload,
             dev,
+            lock,
             row,
             {
               offset,

@@ -1,11 +1,13 @@
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import pg from 'pg';
 import type { Db } from '../db/client.ts';
 import { newId } from '../db/ids.ts';
 import type { AssetMeta } from '../ingest/register.ts';
 import { fsyncDir } from '../ingest/blob-store.ts';
 import type { Services } from '../services.ts';
+import type { UploadLock, UploadLocks } from './lock.ts';
 
 export interface UploadRow {
   id: string;
@@ -25,8 +27,9 @@ type Raw = {
   id: string;
   deviceId: string;
   protocol: string;
-  length: bigint | null;
-  offset: bigint;
+  // Prisma reads bigint as bigint, plain pg as a string.
+  length: bigint | string | null;
+  offset: bigint | string;
   deviceAssetId: string;
   fileName: string;
   fileCreatedAt: Date | null;
@@ -52,6 +55,27 @@ function toRow(r: Raw): UploadRow {
     expiresAt: r.expiresAt,
   };
 }
+
+/** An upload read under its lock (UploadStore.lockAndFind). */
+export interface Locked {
+  lock: UploadLock;
+  /** Null when there is no such upload for the device (or it expired). */
+  row: UploadRow | null;
+  /** The upload's device was revoked: its token may still be in a cache, but the upload takes no more bytes. */
+  deviceRevoked: boolean;
+}
+
+// The row as toRow reads it, and whether its device still holds a valid token.
+const LOCKED_ROW_SQL = `SELECT u.id, u.device_id AS "deviceId", u.protocol, u.length, u."offset",
+  u.device_asset_id AS "deviceAssetId", u.file_name AS "fileName", u.file_created_at AS "fileCreatedAt", u.sha256,
+  u.asset_id AS "assetId", u.duplicate, u.completed_at AS "completedAt", u.expires_at AS "expiresAt",
+  d.revoked_at IS NOT NULL AS "deviceRevoked"
+FROM resumable_uploads u JOIN devices d ON d.id = u.device_id`;
+
+const int = (n: number) => {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`not a byte count: ${n}`);
+  return String(n);
+};
 
 /**
  * Resumable uploads' state: a row each in Postgres (who, how long, metadata, the durable offset) and the bytes in
@@ -117,6 +141,37 @@ export class UploadStore {
     const raw = await this.db.resumableUpload.findUnique({ where: { id } });
     if (!raw || raw.deviceId !== deviceId || raw.expiresAt.getTime() <= this.clock().getTime()) return null;
     return toRow(raw);
+  }
+
+  /**
+   * Take the upload's lock and read its row under it, in one round trip on the lock's connection (an append's
+   * first two). Null when another request holds the lock. The row is the device's only: another device's upload,
+   * like an expired one, is not found.
+   */
+  async lockAndFind(locks: UploadLocks, id: string, deviceId: string): Promise<Locked | null> {
+    const locked = await locks.tryAcquireThen<Raw & { deviceRevoked: boolean }>(
+      id,
+      `${LOCKED_ROW_SQL} WHERE u.id = ${pg.escapeLiteral(id)}::uuid`,
+    );
+    if (!locked) return null;
+    const raw = locked.rows[0];
+    if (!raw || raw.deviceId !== deviceId || raw.expiresAt.getTime() <= this.clock().getTime()) {
+      return { lock: locked.lock, row: null, deviceRevoked: false };
+    }
+    return { lock: locked.lock, row: toRow(raw), deviceRevoked: raw.deviceRevoked };
+  }
+
+  /**
+   * saveOffset, committed as the upload's lock is released, in one round trip on the lock's connection (an append's
+   * last two): the next holder reads this offset.
+   */
+  async saveOffsetAndRelease(lock: UploadLock, id: string, offset: number, length?: number | null, sha256?: string): Promise<void> {
+    const set = [`"offset" = ${int(offset)}`, `expires_at = ${pg.escapeLiteral(this.expiry().toISOString())}::timestamptz`];
+    if (length !== undefined) set.push(`length = ${length === null ? 'NULL' : int(length)}`);
+    if (sha256 !== undefined) set.push(`sha256 = ${pg.escapeLiteral(sha256)}`);
+    const changed = await lock.releaseAfter(`UPDATE resumable_uploads SET ${set.join(', ')} WHERE id = ${pg.escapeLiteral(id)}::uuid`);
+    // Under the lock nothing deletes the row (termination and the sweep take the lock first).
+    if (changed !== 1) throw new Error(`resumable upload ${id} vanished while locked`);
   }
 
   /** Record bytes as durable (already fsynced), and give the upload another lease of life. */

@@ -2,7 +2,7 @@ import { render } from 'preact';
 import { Alert } from './alert.tsx';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { all, api, ApiFailure, bytes, copy, publicUrl, when } from './api.ts';
-import { BrowserUpload, resumableAvailable, type Item } from './upload.ts';
+import { BrowserUpload, discoverResumable, type Item, type ResumableEndpoint } from './upload.ts';
 
 /** What pairing leaves in this browser: the device token (localStorage, so the phone stays paired across visits). */
 interface Paired {
@@ -183,16 +183,17 @@ const STATE_TEXT: Record<Item['state'], string> = {
 };
 
 function BrowserUploadSection({ paired, onDone }: { paired: Paired; onDone: () => void }) {
-  const [available, setAvailable] = useState<boolean | null>(null);
+  // undefined until the discovery answers; null: the relay has no resumable endpoint.
+  const [endpoint, setEndpoint] = useState<ResumableEndpoint | null | undefined>(undefined);
   const [run, setRun] = useState<BrowserUpload | null>(null);
   const [, setTick] = useState(0);
   useEffect(() => {
-    void resumableAvailable().then(setAvailable);
+    void discoverResumable().then(setEndpoint);
   }, []);
 
   function start(files: FileList | null) {
-    if (!files || files.length === 0) return;
-    const upload = new BrowserUpload([...files], paired.token, () => setTick((t) => t + 1));
+    if (!files || files.length === 0 || !endpoint) return;
+    const upload = new BrowserUpload([...files], paired.token, endpoint, () => setTick((t) => t + 1));
     setRun(upload);
     void upload.run().then(onDone, () => onDone());
   }
@@ -201,7 +202,7 @@ function BrowserUploadSection({ paired, onDone }: { paired: Paired; onDone: () =
   return (
     <section aria-labelledby="upload">
       <h2 id="upload">Upload from this browser</h2>
-      {available === false ? (
+      {endpoint === null ? (
         <p class="note">
           This relay does not offer resumable uploads yet, so uploading from the browser is not available. Use an app above.
         </p>
@@ -213,7 +214,7 @@ function BrowserUploadSection({ paired, onDone }: { paired: Paired; onDone: () =
               type="file"
               multiple
               accept="image/*,video/*"
-              disabled={!!busy || available === null}
+              disabled={!!busy || endpoint === undefined}
               onChange={(e) => start(e.currentTarget.files)}
             />
           </label>

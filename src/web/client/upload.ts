@@ -1,6 +1,7 @@
 import { Upload } from 'tus-js-client';
 import { api } from './api.ts';
 import { sha256OfFile } from './hash.ts';
+import { appendSizeFor } from './upload-limit.ts';
 
 export type ItemState = 'waiting' | 'hashing' | 'hashed' | 'uploading' | 'sent' | 'known' | 'failed';
 
@@ -14,16 +15,24 @@ export interface Item {
 }
 
 const RESUMABLE = '/api/v1/uploads';
-// Each PATCH carries 8 MB: the relay keeps what has arrived at each step, so a reload resumes close to where it stopped.
+// Each PATCH carries 8 MiB, or the relay's max-append-size if less: the relay keeps what has arrived at each step, so
+// a reload resumes close to where it stopped.
 const CHUNK = 8 * 1024 * 1024;
 
-/** Whether the relay serves the resumable endpoint (tus discovery answers OPTIONS). */
-export async function resumableAvailable(): Promise<boolean> {
+/** The relay's resumable endpoint, as its discovery describes it. */
+export interface ResumableEndpoint {
+  /** Bytes per PATCH. */
+  chunkSize: number;
+}
+
+/** The resumable endpoint (tus discovery answers OPTIONS, with Upload-Limit), or null when the relay has none. */
+export async function discoverResumable(): Promise<ResumableEndpoint | null> {
   try {
     const res = await fetch(RESUMABLE, { method: 'OPTIONS', headers: { 'tus-resumable': '1.0.0' } });
-    return res.status !== 404;
+    if (res.status === 404) return null;
+    return { chunkSize: appendSizeFor(res.headers.get('upload-limit'), CHUNK) };
   } catch {
-    return false;
+    return null;
   }
 }
 
@@ -46,6 +55,7 @@ export class BrowserUpload {
   constructor(
     files: File[],
     private readonly token: string,
+    private readonly endpoint: ResumableEndpoint,
     private readonly changed: () => void,
   ) {
     this.items = files.map((file) => ({ file, state: 'waiting', done: 0 }));
@@ -150,7 +160,7 @@ export class BrowserUpload {
             fileCreatedAt: new Date(item.file.lastModified).toISOString(),
             sha256: item.sha256!,
           },
-          chunkSize: CHUNK,
+          chunkSize: this.endpoint.chunkSize,
           retryDelays: [0, 1000, 3000, 5000, 10000],
           // The upload's URL is kept in localStorage under the file's fingerprint: after a reload, choosing the same
           // file again continues at the relay's offset instead of starting over.
