@@ -38,19 +38,10 @@ async function upload(
   ticket: Ticket | null,
 ): Promise<void> {
   const { ledger } = ctx.services;
-  const delivery = await ledger.deliveries.forUpload(job.data.deliveryId);
-  if (!delivery || delivery.state === 'backed_up' || delivery.state === 'failed') return;
+  // Commonly one round trip: the delivery moves to uploading (an attempt counted) with its account's gate open.
+  const delivery = await ledger.deliveries.beginUpload(job.data.deliveryId, new Date(ctx.now().getTime() + ctx.options.tokenMarginMs));
+  if (!delivery) return notBegun(ctx, job, token);
   const { accountId, blob } = delivery;
-
-  const gate = gateOf(delivery.account, ctx.now());
-  if (!gate.open) {
-    if (gate.waitMs) await sleepJob(job, token, gate.waitMs);
-    return; // held: resuming or re-linking the account schedules it again
-  }
-  if (delivery.uploadToken && (delivery.uploadTokenExpiresAt?.getTime() ?? 0) > ctx.now().getTime() + ctx.options.tokenMarginMs) {
-    await ctx.services.queues.enqueueCreate(accountId, ctx.options.createDelayMs);
-    return;
-  }
 
   const kind: MediaKind = blob.mimeType.startsWith('video/') ? 'video' : 'photo';
   if (blob.size > GOOGLE_MAX_BYTES[kind]) {
@@ -60,10 +51,7 @@ async function upload(
   // resumable one reads it in pieces, perhaps over several runs, so it is verified whole before anything is sent.
   const resumable = blob.size > ctx.options.resumableThresholdBytes;
   if (!(await bytesSound(ctx, job, token, delivery.id, blob, resumable ? 'hash' : 'presence'))) return;
-
   const source = blobSource(ctx.services.blobs, blob, delivery.fileName ?? blob.sha256);
-  // A duplicate run (a redelivered job, a lost lock) finds the delivery moved on and stops here.
-  if (!(await ledger.deliveries.beginUpload(delivery.id, new Date(ctx.now().getTime() + ctx.options.tokenMarginMs)))) return;
 
   const slot = await (ticket ?? ctx.windows.of(accountId)).acquire();
   const started = performance.now();
@@ -82,7 +70,7 @@ async function upload(
     slot.release(outcome, performance.now() - started);
     ctx.services.metrics.forwardOutcomes.inc({ outcome: err.outcome });
     ctx.services.log.info({ deliveryId: delivery.id, outcome: err.outcome, reason: err.message }, 'upload to Google did not succeed');
-    return handleGoogleError(ctx, job, token, delivery.id, accountId, delivery.attempts + 1, err);
+    return handleGoogleError(ctx, job, token, delivery.id, accountId, delivery.attempts, err);
   } finally {
     slot.release(outcome, performance.now() - started);
   }
@@ -91,7 +79,7 @@ async function upload(
     // The bytes read while sending were not the blob's: the token is never used (no media item is made of it). A
     // damaged or missing blob fails the delivery; one sound on a second reading was misread once: send it again.
     if (!(await bytesSound(ctx, job, token, delivery.id, blob, 'hash'))) return;
-    const wait = backoffMs(delivery.attempts + 1);
+    const wait = backoffMs(delivery.attempts);
     const reason = 'The stored bytes read differently while they were sent; sending them again';
     await ledger.deliveries.deferRetry([delivery.id], { reason, nextAttemptAt: new Date(ctx.now().getTime() + wait) });
     return sleepJob(job, token, wait);
@@ -127,7 +115,12 @@ async function bytesSound(
   if (bytes === 'unverifiable') {
     // The spool is not the one verified at start (unmounted, swapped): nothing can be concluded about any file.
     ctx.services.log.error({ deliveryId, spool: ctx.services.blobs.root }, 'the spool is not available or not this relay\'s; holding deliveries until it is');
-    await ctx.services.ledger.deliveries.deferRetry([deliveryId], { reason: SPOOL_UNAVAILABLE, nextAttemptAt: new Date(ctx.now().getTime() + ctx.options.spoolRecheckMs) });
+    // Not an attempt at Google: the count beginUpload added is given back, so a long outage does not grow the backoff.
+    await ctx.services.ledger.deliveries.deferRetry([deliveryId], {
+      reason: SPOOL_UNAVAILABLE,
+      nextAttemptAt: new Date(ctx.now().getTime() + ctx.options.spoolRecheckMs),
+      attempts: -1,
+    });
     return sleepJob(job, token, ctx.options.spoolRecheckMs);
   }
   if (bytes === 'lost') {
@@ -136,6 +129,21 @@ async function bytesSound(
     return false;
   }
   return true;
+}
+
+/** Why a delivery did not move to uploading: done, holding a good token (its create job is asked to run), or held. */
+async function notBegun(ctx: ForwardingContext, job: Job, token: string | undefined): Promise<void> {
+  const delivery = await ctx.services.ledger.deliveries.forUpload(job.data.deliveryId);
+  if (!delivery || delivery.state === 'backed_up' || delivery.state === 'failed') return;
+  const gate = gateOf(delivery.account, ctx.now());
+  if (!gate.open) {
+    if (gate.waitMs) await sleepJob(job, token, gate.waitMs);
+    return; // held: resuming or re-linking the account schedules it again
+  }
+  if (delivery.uploadToken && (delivery.uploadTokenExpiresAt?.getTime() ?? 0) > ctx.now().getTime() + ctx.options.tokenMarginMs) {
+    await ctx.services.queues.enqueueCreate(delivery.accountId, ctx.options.createDelayMs);
+  }
+  // Otherwise it moved on between the two reads (a duplicate run of this job): nothing to do.
 }
 
 /**

@@ -45,6 +45,51 @@ export interface UploadView {
   };
 }
 
+interface UploadRow {
+  id: string;
+  account_id: string;
+  state: UploadView['state'];
+  attempts: number;
+  upload_token: string | null;
+  upload_token_expires_at: Date | null;
+  upload_session_url: string | null;
+  blob_sha256: string;
+  size: string;
+  mime_type: string;
+  stored: boolean;
+  file_name: string | null;
+  forwarding: UploadView['account']['forwarding'];
+  google_status: string;
+  throttled_until: Date | null;
+  google_refresh_token: Buffer | null;
+}
+
+// `d` a delivery (as stored, or as just updated), `b` its blob, `a` its account.
+const UPLOAD_VIEW_COLUMNS = Prisma.sql`d.id, d.account_id, d.state::text AS state, d.attempts, d.upload_token, d.upload_token_expires_at,
+  d.upload_session_url, d.blob_sha256, b.size, b.mime_type, b.stored, a.forwarding::text AS forwarding,
+  a.google_status::text AS google_status, a.throttled_until, a.google_refresh_token,
+  (SELECT s.file_name FROM assets s WHERE s.account_id = d.account_id AND s.blob_sha256 = d.blob_sha256 ORDER BY s.created_at LIMIT 1) AS file_name`;
+
+function toUploadView(r: UploadRow): UploadView {
+  return {
+    id: r.id,
+    accountId: r.account_id,
+    state: r.state,
+    attempts: r.attempts,
+    uploadToken: r.upload_token,
+    uploadTokenExpiresAt: r.upload_token_expires_at,
+    uploadSessionUrl: r.upload_session_url,
+    blob: { sha256: r.blob_sha256, size: Number(r.size), mimeType: r.mime_type, stored: r.stored },
+    fileName: r.file_name,
+    account: {
+      forwarding: r.forwarding,
+      googleStatus: r.google_status,
+      throttledUntil: r.throttled_until,
+      sealedRefreshToken: r.google_refresh_token,
+    },
+  };
+}
+
 export class DeliveryLedger {
   constructor(
     private readonly db: Db,
@@ -53,66 +98,35 @@ export class DeliveryLedger {
     private readonly pool: pg.Pool,
   ) {}
 
+  /** The delivery as an upload job sees it (when beginUpload did not move it: to tell why). */
   async forUpload(id: string): Promise<UploadView | null> {
-    const rows = await namedQuery<
-      {
-        id: string;
-        account_id: string;
-        state: UploadView['state'];
-        attempts: number;
-        upload_token: string | null;
-        upload_token_expires_at: Date | null;
-        upload_session_url: string | null;
-        blob_sha256: string;
-        size: string;
-        mime_type: string;
-        stored: boolean;
-        file_name: string | null;
-        forwarding: UploadView['account']['forwarding'];
-        google_status: string;
-        throttled_until: Date | null;
-        google_refresh_token: Buffer | null;
-      }
-    >(this.pool, 'delivery-for-upload', Prisma.sql`
-      SELECT d.id, d.account_id, d.state::text AS state, d.attempts, d.upload_token, d.upload_token_expires_at, d.upload_session_url,
-        d.blob_sha256, b.size, b.mime_type, b.stored, a.forwarding::text AS forwarding, a.google_status::text AS google_status,
-        a.throttled_until, a.google_refresh_token,
-        (SELECT s.file_name FROM assets s WHERE s.account_id = d.account_id AND s.blob_sha256 = d.blob_sha256 ORDER BY s.created_at LIMIT 1) AS file_name
+    const rows = await namedQuery<UploadRow>(this.pool, 'delivery-for-upload', Prisma.sql`
+      SELECT ${UPLOAD_VIEW_COLUMNS}
       FROM deliveries d JOIN blobs b ON b.sha256 = d.blob_sha256 JOIN accounts a ON a.id = d.account_id
       WHERE d.id = ${id}::uuid`);
-    const r = rows[0];
-    if (!r) return null;
-    return {
-      id: r.id,
-      accountId: r.account_id,
-      state: r.state,
-      attempts: r.attempts,
-      uploadToken: r.upload_token,
-      uploadTokenExpiresAt: r.upload_token_expires_at,
-      uploadSessionUrl: r.upload_session_url,
-      blob: { sha256: r.blob_sha256, size: Number(r.size), mimeType: r.mime_type, stored: r.stored },
-      fileName: r.file_name,
-      account: {
-        forwarding: r.forwarding,
-        googleStatus: r.google_status,
-        throttledUntil: r.throttled_until,
-        sealedRefreshToken: r.google_refresh_token,
-      },
-    };
+    return rows[0] ? toUploadView(rows[0]) : null;
   }
 
   /**
    * pending, or uploading without a usable token (a retry; a token expiring before `freshUntil`) → uploading, counting
-   * the attempt. False: nothing to send any more (backed up, failed, or holding a good token meanwhile).
+   * the attempt, if the account's gate is open (forwarding active, Google linked, no 429 wait running): what the
+   * upload needs comes back from the same statement, one round trip on the common path. Null: nothing moved (the
+   * delivery is done, holds a good token, or its account is held; forUpload tells which).
    */
-  async beginUpload(id: string, freshUntil: Date): Promise<boolean> {
-    const moved = await namedQuery(this.pool, 'delivery-begin-upload', Prisma.sql`
-      UPDATE deliveries SET state = 'uploading', attempts = attempts + 1, next_attempt_at = NULL,
-        upload_token = NULL, upload_token_expires_at = NULL, updated_at = ${this.clock()}
-      WHERE id = ${id}::uuid AND state IN ('pending', 'uploading')
-        AND (upload_token IS NULL OR upload_token_expires_at <= ${freshUntil})
-      RETURNING 1`);
-    return moved.length === 1;
+  async beginUpload(id: string, freshUntil: Date): Promise<UploadView | null> {
+    const now = this.clock();
+    const rows = await namedQuery<UploadRow>(this.pool, 'delivery-begin-upload', Prisma.sql`
+      WITH begun AS (
+        UPDATE deliveries d SET state = 'uploading', attempts = d.attempts + 1, next_attempt_at = NULL,
+          upload_token = NULL, upload_token_expires_at = NULL, updated_at = ${now}
+        FROM accounts a
+        WHERE d.id = ${id}::uuid AND a.id = d.account_id AND d.state IN ('pending', 'uploading')
+          AND (d.upload_token IS NULL OR d.upload_token_expires_at <= ${freshUntil})
+          AND a.forwarding = 'active' AND a.google_status = 'linked' AND (a.throttled_until IS NULL OR a.throttled_until <= ${now})
+        RETURNING d.*)
+      SELECT ${UPLOAD_VIEW_COLUMNS}
+      FROM begun d JOIN blobs b ON b.sha256 = d.blob_sha256 JOIN accounts a ON a.id = d.account_id`);
+    return rows[0] ? toUploadView(rows[0]) : null;
   }
 
   /** Remember a resumable session so a crash resumes it instead of sending the bytes again. */
