@@ -35,7 +35,7 @@ const LATENCIES: { ms: number; speedup: number }[] = [
 
 /** The comparison client: the same code with the window fixed at the relay's old concurrency. */
 const FIXED_4 = { FORWARD_MAX_CONCURRENCY: '4', FORWARD_ADAPTIVE_CONCURRENCY: 'false' };
-const ADAPTIVE = { FORWARD_MAX_CONCURRENCY: '16', FORWARD_ADAPTIVE_CONCURRENCY: process.env.E_FIXED ? 'false' : 'true', ...(process.env.E_PROF ? { NODE_OPTIONS: '--import=/tmp/myprof/preload.mjs' } : {}) };
+const ADAPTIVE = { FORWARD_MAX_CONCURRENCY: '16', FORWARD_ADAPTIVE_CONCURRENCY: 'true' };
 type Mode = 'fixed-4' | 'adaptive';
 const ENV: Record<Mode, Record<string, string>> = { 'fixed-4': FIXED_4, adaptive: ADAPTIVE };
 
