@@ -1,38 +1,60 @@
+/** Requests of one kind in flight per account, and the most seen at once (since the last reset). */
+class InFlight {
+  readonly #now = new Map<string, number>();
+  #peaks: Record<string, number> = {};
+
+  /** Marks one in flight for `email`; answers how many were before it, and the release (harmless twice). */
+  start(email: string): { before: number; release: () => void } {
+    const before = this.#now.get(email) ?? 0;
+    this.#now.set(email, before + 1);
+    this.#peaks[email] = Math.max(this.#peaks[email] ?? 0, before + 1);
+    let released = false;
+    return {
+      before,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#now.set(email, (this.#now.get(email) ?? 1) - 1);
+      },
+    };
+  }
+
+  current(): Record<string, number> {
+    return Object.fromEntries([...this.#now].filter(([, n]) => n > 0));
+  }
+
+  peaks(): Record<string, number> {
+    return { ...this.#peaks };
+  }
+
+  /** Peaks start again from what is in flight now. */
+  resetPeaks(): void {
+    this.#peaks = this.current();
+  }
+}
+
 /** Counters the tests and benchmarks assert on; nothing here influences behaviour. */
 export class Stats {
   readonly requests: Record<string, Record<string, number>> = {};
   bytesReceived = 0;
   readonly resumable = { sessions: 0, chunks: 0, queries: 0 };
-  readonly #inFlight = new Map<string, number>();
-  readonly #maxConcurrent: Record<string, number> = {};
+  readonly #batchCreates = new InFlight();
   readonly #calls: Record<string, number> = {};
   #overlaps = 0;
-  readonly #uploadsInFlight = new Map<string, number>();
-  #uploadPeaks: Record<string, number> = {};
+  readonly #uploads = new InFlight();
 
-  /** Marks a raw upload for `email` as in flight (until `release`), keeping the most seen at once since the last reset. */
+  /** Marks a raw upload for `email` as in flight (until the returned release), refused ones included. */
   uploadStarted(email: string): () => void {
-    const now = (this.#uploadsInFlight.get(email) ?? 0) + 1;
-    this.#uploadsInFlight.set(email, now);
-    this.#uploadPeaks[email] = Math.max(this.#uploadPeaks[email] ?? 0, now);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.#uploadsInFlight.set(email, (this.#uploadsInFlight.get(email) ?? 1) - 1);
-    };
+    return this.#uploads.start(email).release;
   }
 
   uploadSnapshot() {
-    return {
-      peakPerUser: { ...this.#uploadPeaks },
-      inFlight: Object.fromEntries([...this.#uploadsInFlight].filter(([, n]) => n > 0)),
-    };
+    return { peakPerUser: this.#uploads.peaks(), inFlight: this.#uploads.current() };
   }
 
-  /** Peaks start again from what is in flight now: a test measures one phase at a time. */
+  /** Upload peaks start again from what is in flight now: a test measures one phase at a time. */
   resetUploadPeaks(): void {
-    this.#uploadPeaks = Object.fromEntries([...this.#uploadsInFlight].filter(([, n]) => n > 0));
+    this.#uploads.resetPeaks();
   }
 
   count(endpoint: string, status: string): void {
@@ -45,28 +67,18 @@ export class Stats {
    * (an overlap: the relay must serialise batchCreate per account). Call the returned release exactly once.
    */
   batchCreateStarted(email: string): { overlapped: boolean; release: () => void } {
-    const before = this.#inFlight.get(email) ?? 0;
-    this.#inFlight.set(email, before + 1);
+    const { before, release } = this.#batchCreates.start(email);
     this.#calls[email] = (this.#calls[email] ?? 0) + 1;
-    this.#maxConcurrent[email] = Math.max(this.#maxConcurrent[email] ?? 0, before + 1);
     if (before > 0) this.#overlaps++;
-    let released = false;
-    return {
-      overlapped: before > 0,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.#inFlight.set(email, (this.#inFlight.get(email) ?? 1) - 1);
-      },
-    };
+    return { overlapped: before > 0, release };
   }
 
   batchCreateSnapshot() {
     return {
-      maxConcurrentPerUser: { ...this.#maxConcurrent },
+      maxConcurrentPerUser: this.#batchCreates.peaks(),
       overlaps: this.#overlaps,
       calls: { ...this.#calls },
-      inFlight: Object.fromEntries([...this.#inFlight].filter(([, n]) => n > 0)),
+      inFlight: this.#batchCreates.current(),
     };
   }
 }
