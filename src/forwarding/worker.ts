@@ -24,11 +24,11 @@ export async function startForwardWorker(services: Services, overrides: Partial<
   const { config, log } = services;
   const connection = redisConnection(config, { worker: true });
   // Processors are idempotent, so a job whose worker died is simply run again, as often as that happens. A worker
-  // holds as many jobs as its windows serve (dozens); BullMQ's defaults (a 30 s lock, looked at every 30 s) left a
-  // killed worker's jobs untouched for up to a minute, and with a few crashes in a row every job of the backlog was
-  // held by a dead worker (test/forwarding-crash.test.ts). Locks are renewed every 5 s by a timer, whatever the job
-  // waits for; an event loop stalled past 10 s only means a job runs twice, which is harmless.
-  const common = { connection, prefix: config.redisPrefix, maxStalledCount: 1000, lockDuration: 10_000, stalledInterval: 5_000 };
+  // holds as many jobs as its windows serve (dozens); with BullMQ's default look for stalled jobs every 30 s, a few
+  // crashes in a row left every job of the backlog held by a dead worker for up to a minute
+  // (test/forwarding-crash.test.ts). The lock stays 30 s (a shorter one made a busy worker's live jobs look stalled
+  // and run twice under load); dead workers' jobs are looked for every 5 s.
+  const common = { connection, prefix: config.redisPrefix, maxStalledCount: 1000, stalledInterval: 5_000 };
 
   const uploads = new Worker<UploadJob>(UPLOAD_QUEUE, (job, token) => runUpload(context, job, token), {
     ...common,
