@@ -28,14 +28,14 @@ export function blobSource(blobs: BlobStore, blob: { sha256: string; size: numbe
       const hash = createHash('sha256');
       let bytes = 0;
       const hashing = new Transform({
+        // Judged as the last of `size` bytes passes, not at the stream's end: the HTTP client stops reading once it
+        // has sent content-length bytes and may have its answer before the end is ever seen.
         transform(chunk: Buffer, _encoding, done) {
-          hash.update(chunk);
+          const before = bytes;
           bytes += chunk.length;
+          if (before < blob.size) hash.update(chunk);
+          intact = bytes === blob.size && before < blob.size ? hash.digest('hex') === blob.sha256 : false;
           done(null, chunk);
-        },
-        flush(done) {
-          intact = bytes === blob.size && hash.digest('hex') === blob.sha256;
-          done();
         },
       });
       return pipe(file, hashing, new GcPacedStream(), () => {});
