@@ -33,7 +33,7 @@ it('every transition names its from-states: a backed-up delivery cannot be moved
   assert.equal(await deliveries.saveUploadSession(before.id, '{}'), false, 'saveUploadSession on backed_up');
   assert.equal(await deliveries.fail(before.id, 'late failure'), false, 'fail on backed_up');
   assert.equal(await deliveries.deferRetry([before.id], { reason: 'late', nextAttemptAt: far, attempts: 1 }), 0);
-  assert.equal(await rig.relay.services.db.$transaction((tx) => deliveries.markBackedUp(tx, before.id, 'another-item')), false);
+  assert.equal(await rig.relay.services.db.$transaction((tx) => deliveries.markBackedUp(tx, [{ id: before.id, mediaItemId: 'another-item' }])).then((moved) => moved.size), 0);
   assert.equal(await rig.relay.services.db.$transaction((tx) => deliveries.returnForUpload(tx, [before.id], 'late')), 0);
   assert.equal(await deliveries.retryFailed({ ids: [before.id] }), 0);
   assert.deepEqual(await deliveryOf(sha256(photo), m.accountId), before, 'the row did not change');

@@ -1,4 +1,4 @@
-import type { Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import { GoogleError, rateLimitWaitMs } from '../google/outcomes.ts';
 import { markNeedsReauth } from '../google/account-tokens.ts';
 import type { NewItem } from '../google/photos-client.ts';
@@ -47,7 +47,7 @@ export async function runCreate(ctx: ForwardingContext, job: Job<CreateJob>, tok
     if ('reupload' in round && round.reupload.length) await ctx.services.scheduler.uploads(round.reupload);
     if (round.kind === 'progress') continue;
     if (round.kind === 'busy') return sleepJob(job, token, BUSY_RETRY_MS);
-    if (round.kind === 'gather') return sleepJob(job, token, round.waitMs);
+    if (round.kind === 'gather') return gather(ctx, job, token, accountId, round.waitMs);
     if (round.kind === 'idle') {
       // Items waiting out a backoff: come back for them when the first is due.
       if (round.nextAttemptAt) return sleepJob(job, token, round.nextAttemptAt.getTime() - ctx.now().getTime());
@@ -55,6 +55,23 @@ export async function runCreate(ctx: ForwardingContext, job: Job<CreateJob>, tok
     }
     return handleStop(ctx, job, token, accountId, round.error);
   }
+}
+
+/**
+ * Wait for a whole batch or the last upload, whichever comes first. The upload that brings either wakes this job
+ * (upload-step.ts), but a wake that finds the job still running (deciding to gather) cannot reach it: so, once
+ * asleep, the job looks once more itself. An upload whose wake was lost committed its token before it, so this look
+ * sees it; one committing later finds the job asleep, and its wake promotes it.
+ */
+async function gather(ctx: ForwardingContext, job: Job<CreateJob>, token: string | undefined, accountId: string, waitMs: number): Promise<never> {
+  await job.moveToDelayed(Date.now() + Math.max(1, Math.round(waitMs)), token);
+  const freshUntil = new Date(ctx.now().getTime() + ctx.options.tokenMarginMs);
+  if (await ctx.services.ledger.deliveries.createDue(accountId, freshUntil)) {
+    await job.promote().catch(() => {
+      // Already woken by an upload, or taken again: either way it runs.
+    });
+  }
+  throw new DelayedError();
 }
 
 async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<string>): Promise<Round> {
@@ -96,18 +113,18 @@ async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<
       }
       const reupload: DeliveryRef[] = [];
       const { deliveries } = ctx.services.ledger;
+      const made = outcomes.flatMap((outcome, i) => (outcome.kind === 'created' ? [{ id: batch[i]!.id, mediaItemId: outcome.mediaItemId }] : []));
+      const moved = await deliveries.markBackedUp(tx, made);
+      for (const m of made) {
+        if (!moved.has(m.id)) ctx.services.log.warn({ deliveryId: m.id, mediaItemId: m.mediaItemId }, 'media item made for a delivery that had moved on');
+      }
       for (const [i, outcome] of outcomes.entries()) {
         const row = batch[i]!;
         solo.delete(row.id);
         ctx.services.metrics.forwardOutcomes.inc({
           outcome: outcome.kind === 'created' ? 'backed_up' : outcome.error.outcome === 'permanent' ? 'failed' : outcome.error.outcome,
         });
-        if (outcome.kind === 'created') {
-          if (!(await deliveries.markBackedUp(tx, row.id, outcome.mediaItemId))) {
-            ctx.services.log.warn({ deliveryId: row.id, mediaItemId: outcome.mediaItemId }, 'media item made for a delivery that had moved on');
-          }
-          continue;
-        }
+        if (outcome.kind === 'created') continue;
         const { error } = outcome;
         if (error.outcome === 'permanent') {
           await deliveries.fail(row.id, error.message, tx);

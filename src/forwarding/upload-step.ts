@@ -150,12 +150,23 @@ async function notBegun(ctx: ForwardingContext, job: Job, token: string | undefi
  * Tell the account's create job about a new token. A whole batch ready, or the last upload of the account done:
  * it runs now (a batchCreate starts while other uploads go on). Otherwise it gathers for a moment, so tokens
  * arriving one after another share a call.
+ *
+ * Near the end of a backlog, uploads finishing at the same instant each see the others still under way (their
+ * statements' snapshots miss each other's commits), and none would wake the job: the burst's last batch then waited
+ * out the whole gather (a second). So there each looks again once its token is committed; of two such uploads, the
+ * one committing last sees the other's token.
  */
 async function tokenSaved(ctx: ForwardingContext, accountId: string, saved: TokenSaved): Promise<void> {
-  const { queues } = ctx.services;
-  if (saved.ready >= BATCH_CREATE_MAX || !saved.moreComing) await queues.wakeCreate(accountId);
-  else await queues.enqueueCreate(accountId, ctx.options.createDelayMs);
+  const { queues, ledger } = ctx.services;
+  if (saved.ready >= BATCH_CREATE_MAX || saved.stillToUpload === 0) return queues.wakeCreate(accountId);
+  await queues.enqueueCreate(accountId, ctx.options.createDelayMs);
+  if (saved.stillToUpload > TAIL_UPLOADS) return;
+  const freshUntil = new Date(ctx.now().getTime() + ctx.options.tokenMarginMs);
+  if (await ledger.deliveries.createDue(accountId, freshUntil)) await queues.wakeCreate(accountId);
 }
+
+/** Uploads of one account that can finish at the same instant: at most a worker's admitted jobs (a few workers'). */
+const TAIL_UPLOADS = 48;
 
 const SPOOL_UNAVAILABLE = 'The relay cannot see its spool (not mounted, or not this relay\'s); waiting for it';
 

@@ -20,9 +20,15 @@ import { BATCH_CREATE_MAX, inBacklog, readyForCreate, stillToUpload } from './ba
 export interface TokenSaved {
   /** Tokens ready for a batchCreate now, counted up to BATCH_CREATE_MAX. */
   ready: number;
-  /** Another delivery of the account is still to be uploaded (not waiting out a backoff). */
-  moreComing: boolean;
+  /**
+   * Other deliveries of the account still to be uploaded (not waiting out a backoff), counted up to
+   * STILL_TO_UPLOAD_COUNTED: 0 means this was the last. Seen from this statement's snapshot, which misses uploads
+   * committing at the same instant.
+   */
+  stillToUpload: number;
 }
+
+const STILL_TO_UPLOAD_COUNTED = 64;
 
 /** Everything an upload job reads before it sends, in one round trip: the delivery, its blob, its account's gate. */
 export interface UploadView {
@@ -140,13 +146,13 @@ export class DeliveryLedger {
   /**
    * uploading → uploading with a token: the bytes are at Google; only the media item is left to create. Null when the
    * delivery moved on meanwhile. Else, read in the same statement, what the account's create job needs to hear: how
-   * many tokens are ready to become media items now (this one included, counted up to a batch), and whether any
-   * other upload of the account is still to finish (worth gathering for).
+   * many tokens are ready to become media items now (this one included, counted up to a batch), and how many other
+   * uploads of the account are still to finish (worth gathering for).
    */
   async recordUploadToken(id: string, token: string, expiresAt: Date, freshUntil: Date): Promise<TokenSaved | null> {
     const now = this.clock();
     // The outer reads see the table as it was before the UPDATE (one snapshot): this delivery still without a token.
-    const rows = await namedQuery<{ ready: number; more_coming: boolean }>(this.pool, 'delivery-record-upload-token', Prisma.sql`
+    const rows = await namedQuery<{ ready: number; still_to_upload: number }>(this.pool, 'delivery-record-upload-token', Prisma.sql`
       WITH saved AS (
         UPDATE deliveries SET upload_token = ${token}, upload_token_expires_at = ${expiresAt}, upload_session_url = NULL,
           last_error = NULL, updated_at = ${now}
@@ -156,11 +162,12 @@ export class DeliveryLedger {
         1 + (SELECT count(*)::int FROM (
           SELECT 1 FROM deliveries d WHERE d.account_id = saved.account_id AND ${readyForCreate('d', freshUntil, now)}
           LIMIT ${BATCH_CREATE_MAX - 1}) r) AS ready,
-        EXISTS (SELECT 1 FROM deliveries d WHERE d.account_id = saved.account_id AND d.id <> ${id}::uuid
-          AND ${stillToUpload('d', now)}) AS more_coming
+        (SELECT count(*)::int FROM (
+          SELECT 1 FROM deliveries d WHERE d.account_id = saved.account_id AND d.id <> ${id}::uuid AND ${stillToUpload('d', now)}
+          LIMIT ${STILL_TO_UPLOAD_COUNTED}) r) AS still_to_upload
       FROM saved`);
     const row = rows[0];
-    return row ? { ready: row.ready, moreComing: row.more_coming } : null;
+    return row ? { ready: row.ready, stillToUpload: row.still_to_upload } : null;
   }
 
   /** Whether an account holds tokens a batchCreate could take now. */
@@ -170,14 +177,36 @@ export class DeliveryLedger {
     return rows[0]?.ready === true;
   }
 
-  /** uploading with a token → backed_up: Google made the media item. */
-  async markBackedUp(tx: Tx, id: string, mediaItemId: string | null): Promise<boolean> {
+  /**
+   * Whether a gathering create should run now rather than wait: tokens are ready, and either a whole batch of them
+   * or nothing more is coming.
+   */
+  async createDue(accountId: string, freshUntil: Date): Promise<boolean> {
+    const now = this.clock();
+    const rows = await this.db.$queryRaw<{ due: boolean }[]>`
+      SELECT (SELECT count(*)::int FROM (
+          SELECT 1 FROM deliveries d WHERE d.account_id = ${accountId}::uuid AND ${readyForCreate('d', freshUntil, now)}
+          LIMIT ${BATCH_CREATE_MAX}) r) >= ${BATCH_CREATE_MAX}
+        OR (EXISTS (SELECT 1 FROM deliveries d WHERE d.account_id = ${accountId}::uuid AND ${readyForCreate('d', freshUntil, now)})
+          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.account_id = ${accountId}::uuid AND ${stillToUpload('d', now)})) AS due`;
+    return rows[0]?.due === true;
+  }
+
+  /**
+   * uploading with a token → backed_up: Google made these media items. One statement for a whole batchCreate's
+   * successes (it runs under the account's create lock, which 50 single updates held for a quarter second under
+   * load). Answers the ids that moved; one missing had moved on meanwhile.
+   */
+  async markBackedUp(tx: Tx, made: { id: string; mediaItemId: string | null }[]): Promise<Set<string>> {
+    if (made.length === 0) return new Set();
     const at = this.clock();
-    const moved = await tx.$executeRaw`
-      UPDATE deliveries SET state = 'backed_up', media_item_id = ${mediaItemId}, backed_up_at = ${at}, last_error = NULL,
+    const rows = await tx.$queryRaw<{ id: string }[]>`
+      UPDATE deliveries d SET state = 'backed_up', media_item_id = m.media_item_id, backed_up_at = ${at}, last_error = NULL,
         upload_token = NULL, upload_token_expires_at = NULL, upload_session_url = NULL, next_attempt_at = NULL, updated_at = ${at}
-      WHERE id = ${id}::uuid AND state = 'uploading' AND upload_token IS NOT NULL`;
-    return moved === 1;
+      FROM unnest(${made.map((m) => m.id)}::uuid[], ${made.map((m) => m.mediaItemId)}::text[]) AS m(id, media_item_id)
+      WHERE d.id = m.id AND d.state = 'uploading' AND d.upload_token IS NOT NULL
+      RETURNING d.id::text AS id`;
+    return new Set(rows.map((r) => r.id));
   }
 
   /** pending or uploading → failed, for good (until an admin retries): the one way to fail a delivery. */
