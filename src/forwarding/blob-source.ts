@@ -10,9 +10,9 @@ export interface HashedSource extends UploadSource {
 }
 
 /**
- * A blob as an upload's body. Every whole read is hashed on its way out, so a raw upload needs no separate reading to
- * verify the bytes (a blob damaged on disk must never reach anyone's library): the caller checks intact() before it
- * keeps Google's token.
+ * A blob as an upload's body. Every whole read (streamed, or in one piece for a small blob) is hashed on its way out,
+ * so a raw upload needs no separate reading to verify the bytes (a blob damaged on disk must never reach anyone's
+ * library): the caller checks intact() before it keeps Google's token.
  */
 export function blobSource(blobs: BlobStore, blob: { sha256: string; size: number; mimeType: string }, fileName: string): HashedSource {
   let intact = false;
@@ -39,6 +39,12 @@ export function blobSource(blobs: BlobStore, blob: { sha256: string; size: numbe
         },
       });
       return pipe(file, hashing, new GcPacedStream(), () => {});
+    },
+    read: async () => {
+      intact = false;
+      const bytes = await blobs.read(blob.sha256);
+      intact = bytes.length === blob.size && createHash('sha256').update(bytes).digest('hex') === blob.sha256;
+      return bytes;
     },
     intact: () => intact,
   };

@@ -159,7 +159,9 @@ async function notBegun(ctx: ForwardingContext, job: Job, token: string | undefi
 async function tokenSaved(ctx: ForwardingContext, accountId: string, saved: TokenSaved): Promise<void> {
   const { queues, ledger } = ctx.services;
   if (saved.ready >= BATCH_CREATE_MAX || saved.stillToUpload === 0) return queues.wakeCreate(accountId);
-  await queues.enqueueCreate(accountId, ctx.options.createDelayMs);
+  // The first token of a batch schedules the job; later ones find it scheduled (the upload that saved the token
+  // before them did it, and a running job looks for tokens again as it ends): a Redis script per upload saved.
+  if (saved.ready === 1) await queues.enqueueCreate(accountId, ctx.options.createDelayMs);
   if (saved.stillToUpload > TAIL_UPLOADS) return;
   const freshUntil = new Date(ctx.now().getTime() + ctx.options.tokenMarginMs);
   if (await ledger.deliveries.createDue(accountId, freshUntil)) await queues.wakeCreate(accountId);

@@ -222,6 +222,11 @@ export class BlobStore {
     return createReadStream(this.pathOf(sha256), range);
   }
 
+  /** A small blob whole, in one read. */
+  async read(sha256: string): Promise<Buffer> {
+    return readFile(this.pathOf(sha256));
+  }
+
   async remove(sha256: string): Promise<void> {
     await unlink(this.pathOf(sha256)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
