@@ -95,7 +95,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     clock: () => new Date(),
   };
   // The ledger reads services.clock on every write, so a test that replaces the clock moves the ledger's too.
-  services.ledger = new Ledger(db, () => services.clock(), pool);
+  services.ledger = new Ledger(db, () => services.clock(), pool, (err) => log.warn({ err }, 'could not count the bytes devices sent'));
   services.scheduler = new BatchingScheduler(new ForwardScheduler(services.ledger, queues, log), log);
   // Before anything reads or writes the spool: is it the one this ledger's blobs live in?
   try {

@@ -181,6 +181,17 @@ describe('assets', () => {
     assert.equal(job?.data.deliveryId, deliveries[0]!.id);
   });
 
+  it("counts every byte of a phone's parallel uploads, each counted by the time its answer comes", async () => {
+    const phone = await admin.pairDevice(await admin.createAccount('Dora'));
+    // Parallel uploads of one device finish together: their counts go in shared statements (DeviceTraffic).
+    const photos = Array.from({ length: 12 }, (_, i) => jpeg(4_000 + i * 1_000));
+    const answers = await Promise.all(photos.map((bytes, i) => phone.upload(bytes, { deviceAssetId: `p-${i}` })));
+    assert.deepEqual(answers.map((a) => a.status), photos.map(() => 201));
+    const me = await phone.call('GET', '/api/v1/device');
+    assert.equal(me.body.bytesReceived, photos.reduce((sum, p) => sum + p.length, 0));
+    assert.ok(Date.now() - Date.parse(me.body.lastSeenAt) < 60_000);
+  });
+
   it('accepts photos and videos judged by content, whatever the name', async () => {
     const phone = await admin.pairDevice(await admin.createAccount('Eve'));
     const video = await phone.upload(mp4(10_000), {}, 'clip.bin');

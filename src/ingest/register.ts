@@ -26,7 +26,6 @@ async function placeAndRecord(services: Services, device: AuthedDevice, temp: Te
         device,
         sha256: temp.sha256,
         stored: { size: temp.size, mimeType: temp.media.mimeType },
-        receivedBytes: temp.size,
         ...(asset ? { asset } : {}),
       },
       async () => {
@@ -36,6 +35,7 @@ async function placeAndRecord(services: Services, device: AuthedDevice, temp: Te
       },
     );
     if (!recorded.deviceValid) throw revoked();
+    await ledger.traffic.received(device.id, temp.size);
     return recorded;
   } catch (err) {
     // Not yet placed: the temp file is the caller's to discard, as for any failed upload.

@@ -36,8 +36,6 @@ export interface Registration {
   stored?: { size: number; mimeType: string };
   /** Register the device's asset of the content, and open the account's delivery of it, once. */
   asset?: AssetMeta;
-  /** Count bytes the device sent, and that it was heard from. */
-  receivedBytes?: number;
 }
 
 export interface Recorded {
@@ -60,10 +58,10 @@ interface Row {
 
 /**
  * A registration as one SQL statement: the device check, the blob row, the asset (or the one this device has), the
- * account's delivery (once, with its place in the account's backlog for the scheduler), the device's byte count and
- * the asset's answer. Every part reads the same snapshot, taken after the content lock was granted, and all of them
- * commit or none. The uniqueness constraints stay the truth of dedupe (ON CONFLICT), as they were statement by
- * statement.
+ * account's delivery (once, with its place in the account's backlog for the scheduler) and the asset's answer. Every
+ * part reads the same snapshot, taken after the content lock was granted, and all of them commit or none. The
+ * uniqueness constraints stay the truth of dedupe (ON CONFLICT), as they were statement by statement. The device's
+ * byte count is not here (DeviceTraffic): its row would be locked through the commit.
  */
 export function registrationSql(r: Registration, ids: { assetId: string; deliveryId: string }, now: Date): Prisma.Sql {
   const { device, sha256 } = r;
@@ -90,11 +88,6 @@ export function registrationSql(r: Registration, ids: { assetId: string; deliver
         ON CONFLICT (blob_sha256, account_id) DO NOTHING
         RETURNING id)`,
     );
-  }
-  if (r.receivedBytes !== undefined) {
-    parts.push(Prisma.sql`seen AS (
-      UPDATE devices SET bytes_received = bytes_received + ${r.receivedBytes}::bigint, last_seen_at = ${now}::timestamptz
-      WHERE id IN (SELECT id FROM dev))`);
   }
   const withParts = Prisma.sql`WITH ${Prisma.join(parts, ',\n')}`;
   if (!r.asset) return Prisma.sql`${withParts} SELECT EXISTS (SELECT 1 FROM dev) AS device_valid`;
@@ -136,10 +129,10 @@ function toRecorded(r: Registration, ids: { deliveryId: string }, row: Row | und
 
 /** The statement's text depends only on which parts a registration has: one prepared statement per shape. */
 function statementName(r: Registration): string {
-  return `registration${r.stored ? '+stored' : ''}${r.asset ? '+asset' : ''}${r.receivedBytes !== undefined ? '+bytes' : ''}`;
+  return `registration${r.stored ? '+stored' : ''}${r.asset ? '+asset' : ''}`;
 }
 
-/** Registrations: the only writer of a new blob, asset or delivery row, and of a device's byte count. */
+/** Registrations: the only writer of a new blob, asset or delivery row. */
 export class RegistrationLedger {
   constructor(
     private readonly pool: pg.Pool,
