@@ -48,7 +48,12 @@ export class ConcurrencyWindow {
     /** Called when the whole-slot limit changes. */
     private readonly onResize: () => void = () => {},
   ) {
-    this.limitValue = options.adaptive ? Math.min(options.max, Math.max(1, options.initial)) : options.max;
+    this.limitValue = ConcurrencyWindow.firstLimit(options);
+  }
+
+  /** Where a window with these options starts. */
+  static firstLimit(options: WindowOptions): number {
+    return options.adaptive ? Math.min(options.max, Math.max(1, options.initial)) : options.max;
   }
 
   /** Jobs the window serves at most (in flight, in line, getting ready). */
@@ -188,7 +193,7 @@ export class AccountWindows {
   admissible(): number {
     let sum = 0;
     for (const window of this.windows.values()) sum += window.admissible;
-    return Math.max(sum, new ConcurrencyWindow(this.options).admissible);
+    return Math.max(sum, ConcurrencyWindow.firstLimit(this.options) * LINE_FACTOR);
   }
 
   /** Follow changes of admissible(). */

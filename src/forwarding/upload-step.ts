@@ -67,7 +67,6 @@ async function upload(
     if (!(err instanceof GoogleError)) throw err;
     // 429 and 5xx (and cuts) are Google pushing back: the window halves. Other refusals say nothing about load.
     if (err.outcome === 'rate_limited' || err.outcome === 'transient') outcome = 'congested';
-    slot.release(outcome, performance.now() - started);
     ctx.services.metrics.forwardOutcomes.inc({ outcome: err.outcome });
     ctx.services.log.info({ deliveryId: delivery.id, outcome: err.outcome, reason: err.message }, 'upload to Google did not succeed');
     return handleGoogleError(ctx, job, token, delivery.id, accountId, delivery.attempts, err);
