@@ -6,12 +6,15 @@ import { removeFiles, writePhotoSet, type MediaFile } from '../lib/media-files.t
 import { percentile, pool, uploadMultipart } from '../lib/multipart.ts';
 import { RssSampler } from '../lib/proc.ts';
 import { Cleanup, Client, isolatedRelayEnv, startRelayChild, summarizeLogLine } from '../lib/relay.ts';
-import { mb, mbps, ms, ratio, secs, type BenchContext, type PartResult } from '../lib/report.ts';
+import { mb, mbps, ms, ratio, secs, verdict, type BenchContext, type PartResult } from '../lib/report.ts';
 
 const CONCURRENCY = 8;
 const MIN = 100 * 1024;
 const MAX = 3 * 1024 * 1024;
 const SEED = 20261125;
+/** Issue 14's targets: uploads/s at least this share of the baseline's, and the API process's peak RSS below this. */
+const RATIO_TARGET = 0.8;
+const PEAK_LIMIT = 150e6;
 
 interface Run {
   seconds: number;
@@ -143,8 +146,8 @@ export async function photos(ctx: BenchContext): Promise<PartResult> {
           relay: (count / mine.seconds).toFixed(1),
           baseline: (count / base.seconds).toFixed(1),
           ratio: ratio(base.seconds / mine.seconds),
-          target: '',
-          verdict: '',
+          target: `≥ ${RATIO_TARGET.toFixed(2)}×`,
+          verdict: verdict(base.seconds / mine.seconds >= RATIO_TARGET),
         },
         {
           part: 'c',
@@ -163,6 +166,15 @@ export async function photos(ctx: BenchContext): Promise<PartResult> {
           ratio: ratio(percentile(mine.latencies, 50) / percentile(base.latencies, 50)),
           target: '',
           verdict: '',
+        },
+        {
+          part: 'c',
+          measure: `relay peak RSS with ${CONCURRENCY} uploads in flight`,
+          relay: mb(mine.peakRss),
+          baseline: '',
+          ratio: '',
+          target: `< ${mb(PEAK_LIMIT, 0)}`,
+          verdict: verdict(mine.peakRss < PEAK_LIMIT),
         },
       ],
       data: {
