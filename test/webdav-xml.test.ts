@@ -50,14 +50,19 @@ describe('parseXml', () => {
       `${head}${namespaces}><D:prop>${'<D:a/>'.repeat(4900)}</D:prop></D:propfind>`,
       `${head}>${'<D:prop>'.repeat(31)}${'</D:prop>'.repeat(31)}</D:propfind>`,
     ];
+    // A quadratic parser takes seconds on these; a linear one a few milliseconds. The best of three, so a moment of
+    // load on a shared machine (the suite runs files in parallel) is not taken for the parser's cost.
     for (const body of bodies) {
-      const started = performance.now();
-      try {
-        parseXml(body);
-      } catch {
-        // refused or not, it must be quick
+      let took = Infinity;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const started = performance.now();
+        try {
+          parseXml(body);
+        } catch {
+          // refused or not, it must be quick
+        }
+        took = Math.min(took, performance.now() - started);
       }
-      const took = performance.now() - started;
       assert.ok(took < 100, `${body.slice(0, 60)}…: ${Math.round(took)} ms`);
     }
   });
