@@ -9,17 +9,9 @@ import type { CreateJob } from './queue.ts';
 import type { DeliveryRef } from '../ledger/scheduler.ts';
 import type { Tx } from '../ledger/tx.ts';
 import { UPLOAD_TOKEN_LIFETIME_MS } from './token-margin.ts';
-import { BATCH_CREATE_MAX, readyForCreate, stillToUpload } from '../ledger/backlog.ts';
+import { BATCH_CREATE_MAX } from '../ledger/backlog.ts';
+import type { ReadyToken } from '../ledger/deliveries.ts';
 const BUSY_RETRY_MS = 2000;
-
-interface ReadyRow {
-  id: string;
-  upload_token: string;
-  attempts: number;
-  file_name: string | null;
-  blob_sha256: string;
-  upload_token_expires_at: Date;
-}
 
 type Round =
   | { kind: 'idle'; nextAttemptAt: Date | null }
@@ -80,23 +72,10 @@ async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<
   const fresh = new Date(now.getTime() + ctx.options.tokenMarginMs);
   return db.$transaction(
     async (tx) => {
-      const [{ locked }] = (await tx.$queryRaw<{ locked: boolean }[]>`
-        SELECT pg_try_advisory_xact_lock(hashtextextended(${'create:' + accountId}, 0)) AS locked`) as [{ locked: boolean }];
-      if (!locked) return { kind: 'busy' } as const;
-      const rows = await tx.$queryRaw<ReadyRow[]>`
-        SELECT d.id, d.upload_token, d.attempts, d.blob_sha256, d.upload_token_expires_at,
-          (SELECT a.file_name FROM assets a WHERE a.account_id = d.account_id AND a.blob_sha256 = d.blob_sha256 ORDER BY a.created_at LIMIT 1) AS file_name
-        FROM deliveries d
-        WHERE d.account_id = ${accountId}::uuid AND ${readyForCreate('d', fresh, now)}
-        ORDER BY (d.id = ANY(${[...solo]}::uuid[])) DESC, d.created_at
-        LIMIT ${BATCH_CREATE_MAX}
-        FOR UPDATE OF d SKIP LOCKED`;
-      if (rows.length === 0) {
-        const [next] = await tx.$queryRaw<{ at: Date | null }[]>`
-          SELECT min(next_attempt_at) AS at FROM deliveries
-          WHERE account_id = ${accountId}::uuid AND state = 'uploading' AND upload_token IS NOT NULL AND next_attempt_at > ${now}`;
-        return { kind: 'idle', nextAttemptAt: next?.at ?? null } as const;
-      }
+      const { deliveries } = ctx.services.ledger;
+      if (!(await deliveries.lockCreates(tx, accountId))) return { kind: 'busy' } as const;
+      const rows = await deliveries.takeReadyTokens(tx, accountId, { freshUntil: fresh, now, first: [...solo] });
+      if (rows.length === 0) return { kind: 'idle', nextAttemptAt: await deliveries.nextTokenRetryAt(tx, accountId, now) } as const;
       if (rows.length < BATCH_CREATE_MAX && solo.size === 0) {
         const waitMs = await gatherWait(ctx, tx, accountId, rows, now);
         if (waitMs > 0) return { kind: 'gather', waitMs } as const;
@@ -112,7 +91,6 @@ async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<
         return failedBatch(ctx, tx, accountId, batch, solo, err);
       }
       const reupload: DeliveryRef[] = [];
-      const { deliveries } = ctx.services.ledger;
       const made = outcomes.flatMap((outcome, i) => (outcome.kind === 'created' ? [{ id: batch[i]!.id, mediaItemId: outcome.mediaItemId }] : []));
       const moved = await deliveries.markBackedUp(tx, made);
       for (const m of made) {
@@ -151,10 +129,8 @@ async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<
  * to upload there is nothing to wait for; and an upload that saves its token wakes this job as soon as a whole
  * batch is ready or it was the last (upload-step.ts), so the wait is a ceiling, not a delay.
  */
-async function gatherWait(ctx: ForwardingContext, tx: Tx, accountId: string, rows: ReadyRow[], now: Date): Promise<number> {
-  const [{ outstanding }] = (await tx.$queryRaw<{ outstanding: number }[]>`
-    SELECT count(*)::int AS outstanding FROM deliveries d
-    WHERE d.account_id = ${accountId}::uuid AND ${stillToUpload('d', now)}`) as [{ outstanding: number }];
+async function gatherWait(ctx: ForwardingContext, tx: Tx, accountId: string, rows: ReadyToken[], now: Date): Promise<number> {
+  const outstanding = await ctx.services.ledger.deliveries.uploadsStillToCome(tx, accountId, now);
   if (outstanding === 0) return 0;
   const oldestTokenAt = Math.min(...rows.map((r) => r.upload_token_expires_at.getTime() - UPLOAD_TOKEN_LIFETIME_MS));
   const left = oldestTokenAt + ctx.options.createGatherMs - now.getTime();
@@ -162,7 +138,7 @@ async function gatherWait(ctx: ForwardingContext, tx: Tx, accountId: string, row
 }
 
 /** A whole batchCreate call was refused: decide for its items, and whether the job goes on. */
-async function failedBatch(ctx: ForwardingContext, tx: Tx, accountId: string, batch: ReadyRow[], solo: Set<string>, err: GoogleError): Promise<Round> {
+async function failedBatch(ctx: ForwardingContext, tx: Tx, accountId: string, batch: ReadyToken[], solo: Set<string>, err: GoogleError): Promise<Round> {
   const { deliveries } = ctx.services.ledger;
   const ids = batch.map((r) => r.id);
   if (err.outcome === 'reupload') {

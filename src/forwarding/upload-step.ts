@@ -162,8 +162,13 @@ async function tokenSaved(ctx: ForwardingContext, accountId: string, saved: Toke
   // before them did it, and a running job looks for tokens again as it ends): a Redis script per upload saved.
   if (saved.ready === 1) await queues.enqueueCreate(accountId, ctx.options.createDelayMs);
   if (saved.stillToUpload > TAIL_UPLOADS) return;
+  // Not waited for: the job is done, and its worker's place is better spent on the next upload (the gather's own
+  // deadline still stands behind a look that fails).
   const freshUntil = new Date(ctx.now().getTime() + ctx.options.tokenMarginMs);
-  if (await ledger.deliveries.createDue(accountId, freshUntil)) await queues.wakeCreate(accountId);
+  void ledger.deliveries
+    .createDue(accountId, freshUntil)
+    .then((due) => (due ? queues.wakeCreate(accountId) : undefined))
+    .catch((err: unknown) => ctx.services.log.warn({ err, accountId }, 'could not look for a due media item creation'));
 }
 
 /** Uploads of one account that can finish at the same instant: at most a worker's admitted jobs (a few workers'). */

@@ -30,6 +30,16 @@ export interface TokenSaved {
 
 const STILL_TO_UPLOAD_COUNTED = 64;
 
+/** A held upload token a batchCreate can take. */
+export interface ReadyToken {
+  id: string;
+  upload_token: string;
+  attempts: number;
+  file_name: string | null;
+  blob_sha256: string;
+  upload_token_expires_at: Date;
+}
+
 /** Everything an upload job reads before it sends, in one round trip: the delivery, its blob, its account's gate. */
 export interface UploadView {
   id: string;
@@ -175,6 +185,47 @@ export class DeliveryLedger {
     const rows = await this.db.$queryRaw<{ ready: boolean }[]>`
       SELECT EXISTS (SELECT 1 FROM deliveries d WHERE d.account_id = ${accountId}::uuid AND ${readyForCreate('d', freshUntil, this.clock())}) AS ready`;
     return rows[0]?.ready === true;
+  }
+
+  /**
+   * The account's create lock, for the transaction: one batchCreate at a time per account, across workers and
+   * machines. False when another holds it.
+   */
+  async lockCreates(tx: Tx, accountId: string): Promise<boolean> {
+    const [row] = await tx.$queryRaw<{ locked: boolean }[]>`
+      SELECT pg_try_advisory_xact_lock(hashtextextended(${'create:' + accountId}, 0)) AS locked`;
+    return row?.locked === true;
+  }
+
+  /**
+   * Up to a batch of the account's tokens ready to become media items, oldest first (those in `first` before all),
+   * locked for the transaction; rows another transaction holds are skipped. Each with the file name its first asset
+   * gave the content.
+   */
+  async takeReadyTokens(tx: Tx, accountId: string, at: { freshUntil: Date; now: Date; first: string[] }): Promise<ReadyToken[]> {
+    return tx.$queryRaw<ReadyToken[]>`
+      SELECT d.id, d.upload_token, d.attempts, d.blob_sha256, d.upload_token_expires_at,
+        (SELECT a.file_name FROM assets a WHERE a.account_id = d.account_id AND a.blob_sha256 = d.blob_sha256 ORDER BY a.created_at LIMIT 1) AS file_name
+      FROM deliveries d
+      WHERE d.account_id = ${accountId}::uuid AND ${readyForCreate('d', at.freshUntil, at.now)}
+      ORDER BY (d.id = ANY(${at.first}::uuid[])) DESC, d.created_at
+      LIMIT ${BATCH_CREATE_MAX}
+      FOR UPDATE OF d SKIP LOCKED`;
+  }
+
+  /** When the first of the account's held tokens waiting out a backoff is due (null: none is). */
+  async nextTokenRetryAt(tx: Tx, accountId: string, now: Date): Promise<Date | null> {
+    const [next] = await tx.$queryRaw<{ at: Date | null }[]>`
+      SELECT min(next_attempt_at) AS at FROM deliveries
+      WHERE account_id = ${accountId}::uuid AND state = 'uploading' AND upload_token IS NOT NULL AND next_attempt_at > ${now}`;
+    return next?.at ?? null;
+  }
+
+  /** How many of the account's deliveries are still to be uploaded (not waiting out a backoff). */
+  async uploadsStillToCome(tx: Tx, accountId: string, now: Date): Promise<number> {
+    const [row] = await tx.$queryRaw<{ outstanding: number }[]>`
+      SELECT count(*)::int AS outstanding FROM deliveries d WHERE d.account_id = ${accountId}::uuid AND ${stillToUpload('d', now)}`;
+    return row?.outstanding ?? 0;
   }
 
   /**
