@@ -74,10 +74,14 @@ async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<
     async (tx) => {
       const { deliveries } = ctx.services.ledger;
       if (!(await deliveries.lockCreates(tx, accountId))) return { kind: 'busy' } as const;
+      // Counted before the tokens are read, each statement seeing what was committed when it began: an upload
+      // finishing between the two is then still to come here, and its token may be read too (a short gather more).
+      // Counted after, it was neither, and the batch went without it: a call more for one photo.
+      const outstanding = await deliveries.uploadsStillToCome(tx, accountId, now);
       const rows = await deliveries.takeReadyTokens(tx, accountId, { freshUntil: fresh, now, first: [...solo] });
       if (rows.length === 0) return { kind: 'idle', nextAttemptAt: await deliveries.nextTokenRetryAt(tx, accountId, now) } as const;
       if (rows.length < BATCH_CREATE_MAX && solo.size === 0) {
-        const waitMs = await gatherWait(ctx, tx, accountId, rows, now);
+        const waitMs = gatherWait(ctx, outstanding, rows, now);
         if (waitMs > 0) return { kind: 'gather', waitMs } as const;
       }
       const batch = solo.has(rows[0]!.id) ? rows.slice(0, 1) : rows.filter((r) => !solo.has(r.id));
@@ -129,8 +133,7 @@ async function createRound(ctx: ForwardingContext, accountId: string, solo: Set<
  * to upload there is nothing to wait for; and an upload that saves its token wakes this job as soon as a whole
  * batch is ready or it was the last (upload-step.ts), so the wait is a ceiling, not a delay.
  */
-async function gatherWait(ctx: ForwardingContext, tx: Tx, accountId: string, rows: ReadyToken[], now: Date): Promise<number> {
-  const outstanding = await ctx.services.ledger.deliveries.uploadsStillToCome(tx, accountId, now);
+function gatherWait(ctx: ForwardingContext, outstanding: number, rows: ReadyToken[], now: Date): number {
   if (outstanding === 0) return 0;
   const oldestTokenAt = Math.min(...rows.map((r) => r.upload_token_expires_at.getTime() - UPLOAD_TOKEN_LIFETIME_MS));
   const left = oldestTokenAt + ctx.options.createGatherMs - now.getTime();
