@@ -7,6 +7,11 @@ import type { UploadSource } from '../google/photos-client.ts';
 export interface HashedSource extends UploadSource {
   /** Whether the last whole read (from byte 0 to the end) gave exactly the blob's size and SHA-256. */
   intact(): boolean;
+  /**
+   * Start reading the whole blob now, for the next read(): a small raw upload's body is read while the job waits
+   * for its slot, so the slot is held for the request to Google alone.
+   */
+  prefetch(): void;
 }
 
 /**
@@ -16,6 +21,13 @@ export interface HashedSource extends UploadSource {
  */
 export function blobSource(blobs: BlobStore, blob: { sha256: string; size: number; mimeType: string }, fileName: string): HashedSource {
   let intact = false;
+  let prefetched: Promise<Buffer> | undefined;
+  const readWhole = async () => {
+    intact = false;
+    const bytes = await blobs.read(blob.sha256);
+    intact = bytes.length === blob.size && createHash('sha256').update(bytes).digest('hex') === blob.sha256;
+    return bytes;
+  };
   return {
     size: blob.size,
     mimeType: blob.mimeType,
@@ -40,11 +52,14 @@ export function blobSource(blobs: BlobStore, blob: { sha256: string; size: numbe
       });
       return pipe(file, hashing, new GcPacedStream(), () => {});
     },
-    read: async () => {
-      intact = false;
-      const bytes = await blobs.read(blob.sha256);
-      intact = bytes.length === blob.size && createHash('sha256').update(bytes).digest('hex') === blob.sha256;
-      return bytes;
+    read: () => {
+      const ready = prefetched ?? readWhole();
+      prefetched = undefined;
+      return ready;
+    },
+    prefetch: () => {
+      prefetched ??= readWhole();
+      prefetched.catch(() => {}); // observed by read(), or never needed
     },
     intact: () => intact,
   };
