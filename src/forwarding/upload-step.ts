@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import { GOOGLE_MAX_BYTES, type MediaKind } from '../media/sniff.ts';
 import { GoogleError, rateLimitWaitMs } from '../google/outcomes.ts';
 import { markNeedsReauth } from '../google/account-tokens.ts';
-import { SMALL_BODY_BYTES, type PhotosClient, type UploadSource } from '../google/photos-client.ts';
+import { sentWhole, type PhotosClient, type UploadSource } from '../google/photos-client.ts';
 import { gateOf, throttleAccount } from './account-gate.ts';
 import { backoffMs, jittered } from './backoff.ts';
 import { blobSource } from './blob-source.ts';
@@ -52,7 +52,7 @@ async function upload(
   const resumable = blob.size > ctx.options.resumableThresholdBytes;
   if (!(await bytesSound(ctx, job, token, delivery.id, blob, resumable ? 'hash' : 'presence'))) return;
   const source = blobSource(ctx.services.blobs, blob, delivery.fileName ?? blob.sha256);
-  if (!resumable && blob.size <= SMALL_BODY_BYTES) source.prefetch();
+  if (!resumable && sentWhole(source)) source.prefetch();
 
   const slot = await (ticket ?? ctx.windows.of(accountId)).acquire();
   const started = performance.now();

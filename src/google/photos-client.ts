@@ -50,9 +50,14 @@ const DEFAULT_CHUNK = 16 * 1024 * 1024;
 /**
  * A raw upload up to this size goes as one buffer: a stream through fetch costs a file stream, the watchdog's
  * iterator and a web stream that copies each chunk, which for a photo of a few hundred KiB was most of the worker's
- * CPU per upload (bench e at 100 ms per call). In flight at once: at most the window's uploads, each this size.
+ * CPU per upload (bench e at 100 ms per call). Held at once: one per job the window admits (prefetched), each this size.
  */
-export const SMALL_BODY_BYTES = 1024 * 1024;
+const SMALL_BODY_BYTES = 1024 * 1024;
+
+/** Whether a raw upload of `src` sends it as one buffer (read()) rather than a stream (open()). */
+export function sentWhole(src: UploadSource): boolean {
+  return src.read !== undefined && src.size <= SMALL_BODY_BYTES;
+}
 const DEFAULT_IDLE_MS = 60_000;
 const DEFAULT_DEADLINE_MS = 120_000;
 
@@ -153,7 +158,7 @@ export class PhotosClient {
         'x-goog-upload-protocol': 'raw',
         ...this.uploadHeaders(src),
       },
-      body: src.read && src.size <= SMALL_BODY_BYTES ? await src.read() : src.open(),
+      body: sentWhole(src) ? await src.read!() : src.open(),
     }), readToken);
   }
 

@@ -235,11 +235,11 @@ export class DeliveryLedger {
   async createDue(accountId: string, freshUntil: Date): Promise<boolean> {
     const now = this.clock();
     const rows = await this.db.$queryRaw<{ due: boolean }[]>`
-      SELECT (SELECT count(*)::int FROM (
-          SELECT 1 FROM deliveries d WHERE d.account_id = ${accountId}::uuid AND ${readyForCreate('d', freshUntil, now)}
-          LIMIT ${BATCH_CREATE_MAX}) r) >= ${BATCH_CREATE_MAX}
-        OR (EXISTS (SELECT 1 FROM deliveries d WHERE d.account_id = ${accountId}::uuid AND ${readyForCreate('d', freshUntil, now)})
-          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.account_id = ${accountId}::uuid AND ${stillToUpload('d', now)})) AS due`;
+      SELECT ready >= ${BATCH_CREATE_MAX}
+        OR (ready > 0 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.account_id = ${accountId}::uuid AND ${stillToUpload('d', now)})) AS due
+      FROM (SELECT count(*)::int AS ready FROM (
+        SELECT 1 FROM deliveries d WHERE d.account_id = ${accountId}::uuid AND ${readyForCreate('d', freshUntil, now)}
+        LIMIT ${BATCH_CREATE_MAX}) r) counted`;
     return rows[0]?.due === true;
   }
 

@@ -11,8 +11,8 @@ import { SettingsLedger } from './settings.ts';
 import type { Clock, Tx } from './tx.ts';
 
 /**
- * The only code that writes ledger state (blobs, assets, deliveries, installation settings, devices' byte counts). Routes, workers and the
- * intake call it; none of them writes those tables. One clock stamps every change.
+ * The only code that writes ledger state (blobs, assets, deliveries, installation settings, devices' byte counts).
+ * Routes, workers and the intake call it; none of them writes those tables. One clock stamps every change.
  */
 export class Ledger {
   readonly deliveries: DeliveryLedger;
