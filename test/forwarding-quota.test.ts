@@ -10,7 +10,14 @@ let rig: Rig;
 /** The relay's and Google's clocks run together, shifted by `offset` from real time. */
 let offset = 0;
 before(async () => {
-  rig = await startRig({ env: { GOOGLE_DAILY_REQUEST_LIMIT: String(LIMIT) } });
+  rig = await startRig({
+    env: { GOOGLE_DAILY_REQUEST_LIMIT: String(LIMIT) },
+    // These tests move both clocks past a Pacific midnight, 13 hours on. The relay's OAuth client times its access
+    // tokens by the real clock, the emulator by its own: an hour-long token would be stale at the emulator after the
+    // jump, and the first requests of the new day would each come back 401 (each one counted, as the relay counts
+    // every request it sends), spending the small budget on nothing. Real time never jumps; tokens here outlive it.
+    emulator: { accessTokenTtlSec: 3 * 24 * 3600 },
+  });
   rig.relay.services.clock = () => new Date(Date.now() + offset);
 });
 after(() => rig.close());
@@ -71,8 +78,12 @@ it('forwarding stops at the daily limit, status reports it, the small account is
   assert.equal(bigView.counts.failed, 0, 'waiting for quota is not a failure');
 
   // Past midnight in California: a new budget, and Big finishes by itself.
+  const beforeReset = await stats(rig);
   await setClocks(new Date('2026-06-11T07:00:30Z'));
   await waitAllState(rig, big.accountId, 'backed_up', 30_000, 30);
+  // The new day's uploads finish apart from each other; their media items still go in a few batches, not one each.
+  const creates = count(await stats(rig), 'batchCreate', '200') - count(beforeReset, 'batchCreate', '200');
+  assert.ok(creates <= 3, `${creates} batchCreates for Big's ${30 - bigView.counts.backedUp} photos left after the reset`);
   await assertDeliveredExactlyOnce(rig, big);
   await assertDeliveredExactlyOnce(rig, small);
   const day2 = await status();
