@@ -423,6 +423,38 @@ describe('restart', () => {
     await createTus(relay, busy.token, 1000, fields('one-more'));
   });
 
+  it('appends alternating between two relays, with garbage past the offset between them, complete with the right hash (each relay keeps the file open between appends)', async () => {
+    const bytes = jpeg(500_000);
+    const url = await createTus(relay, phone.token, bytes.length, fields('alternate'));
+    const part = path.join(relay.config.spoolDir, 'uploads', `${url.split('/').pop()}.part`);
+    const second = await startSibling(relay);
+    try {
+      const cuts = [0, 100_000, 200_000, 300_000, 400_000, bytes.length];
+      for (let i = 0; i < 5; i++) {
+        // Written and never acknowledged (a crash between write and fsync): a relay's open file must not keep it.
+        await appendFile(part, Buffer.alloc(3000, 0xaa));
+        const res = await patchTus(i % 2 ? second : relay, phone.token, url, cuts[i]!, bytes.subarray(cuts[i], cuts[i + 1]));
+        assert.equal(res.status, 204, JSON.stringify(res.body));
+        if (i === 4) assert.equal((await assetOf(res.headers.get('x-asset-id')!)).blobSha256, sha256(bytes));
+      }
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('a part file removed by hand between two appends: the next one is 409 with the bytes the relay really holds, and the upload starts over', async () => {
+    const bytes = jpeg(300_000);
+    const url = await createTus(relay, phone.token, bytes.length, fields('removed'));
+    assert.equal((await patchTus(relay, phone.token, url, 0, bytes.subarray(0, 100_000))).status, 204);
+    // The relay kept the file open for the next append: it must not write where nothing can read it back.
+    await rm(path.join(relay.config.spoolDir, 'uploads', `${url.split('/').pop()}.part`));
+    const lost = await patchTus(relay, phone.token, url, 100_000, bytes.subarray(100_000, 200_000));
+    assertError(lost, 409, 'conflict');
+    assert.equal((await call(relay, phone.token, 'HEAD', url, TUS)).headers.get('upload-offset'), '0');
+    assert.equal((await patchTus(relay, phone.token, url, 0, bytes)).status, 204);
+    assert.equal(await relay.services.db.asset.count({ where: { blobSha256: sha256(bytes) } }), 1);
+  });
+
   it('a new relay on the same database and spool answers the fsynced offset, cuts unacknowledged bytes, and completes with the right hash', async () => {
     const bytes = jpeg(400_000);
     const url = await createTus(relay, phone.token, bytes.length, fields('restart'));

@@ -92,13 +92,8 @@ export class ResumableUploads {
     if (withBody) await this.checkRoom(row, Number.isFinite(declared) ? declared : 0);
 
     const file = this.store.partPath(row.id);
-    const { handle, size } = await this.store.openForAppend(row.id, row.offset);
-    let closed = false;
-    const close = async () => {
-      if (closed) return;
-      closed = true;
-      await handle.close();
-    };
+    const part = await this.store.openForAppend(row.id, row.offset);
+    const { handle, size } = part;
     try {
       if (size < row.offset) {
         // The disk lost bytes it had acknowledged: its content is the truth, and the client must resume from it.
@@ -177,19 +172,20 @@ export class ResumableUploads {
         sha256: row.sha256 ?? sha256 ?? null,
         expiresAt: this.store.expiry(),
       };
-      await close();
       if (!final) {
+        part.keep();
         // Kept before the lock goes: the next append, in this process, finds the hash at the offset it reads.
         this.checkpoints.put(row.id, offset, whole);
         await this.store.saveOffsetAndRelease(lock, row.id, offset, newLength, newSha256);
         metrics.resumableAppended.inc(written);
         return { row: next, completed: null };
       }
+      await part.close();
       await this.store.saveOffset(row.id, offset, newLength, newSha256);
       metrics.resumableAppended.inc(written);
       return { row: next, completed: await this.complete(device, next, upload, whole.digest('hex')) };
     } finally {
-      await close();
+      await part.close();
     }
   }
 

@@ -47,7 +47,10 @@ export default async function resumableRoutes(
 ) {
   const locks = new UploadLocks(services.config.databaseUrl);
   const resumable = new ResumableUploads(services, locks);
-  app.addHook('onClose', async () => locks.close());
+  app.addHook('onClose', async () => {
+    await resumable.store.handles.closeAll();
+    await locks.close();
+  });
 
   // Appends are read by the handlers as they stream: whatever the content type, the parser leaves the body alone.
   app.removeAllContentTypeParsers();

@@ -8,6 +8,7 @@ import type { AssetMeta } from '../ingest/register.ts';
 import { fsyncDir } from '../ingest/blob-store.ts';
 import type { Services } from '../services.ts';
 import type { UploadLock, UploadLocks } from './lock.ts';
+import { PartHandles } from './part-handles.ts';
 
 export interface UploadRow {
   id: string;
@@ -56,6 +57,16 @@ function toRow(r: Raw): UploadRow {
   };
 }
 
+/** An upload's part file, open for one append. */
+export interface PartFile {
+  handle: FileHandle;
+  /** The bytes the file holds (after cutting it back to the durable offset). */
+  size: number;
+  /** The append left the upload open: the file stays open for the next one. */
+  keep(): void;
+  close(): Promise<void>;
+}
+
 /** An upload read under its lock (UploadStore.lockAndFind). */
 export interface Locked {
   lock: UploadLock;
@@ -84,6 +95,8 @@ const int = (n: number) => {
  */
 export class UploadStore {
   readonly dir: string;
+  /** Part files kept open between an upload's appends. */
+  readonly handles = new PartHandles();
 
   constructor(
     private readonly db: Db,
@@ -196,25 +209,52 @@ export class UploadStore {
 
   /**
    * Open the upload's file for an append, cut back to the durable offset: bytes past it were never acknowledged
-   * (a crash between their write and their fsync). Returns the offset the file really holds: less than the row's
-   * only when the disk lost acknowledged bytes, which the caller must then take as the truth.
+   * (a crash between their write and their fsync, an append that failed). `size` is the offset the file really
+   * holds: less than the row's only when the disk lost acknowledged bytes, which the caller must then take as the
+   * truth. The caller ends with keep() (the upload goes on: the file stays open for its next append) or close().
    */
-  async openForAppend(id: string, offset: number): Promise<{ handle: FileHandle; size: number }> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const handle = await open(this.partPath(id), constants.O_RDWR | constants.O_CREAT, 0o600);
+  async openForAppend(id: string, offset: number): Promise<PartFile> {
+    const kept = this.handles.take(id);
+    let info = kept ? await kept.stat().catch(() => null) : null;
+    // A kept handle whose file was unlinked meanwhile (by hand: the relay removes none while the upload lives) would
+    // write where nothing reads: the path is opened again, and finds what is really there.
+    if (kept && (!info || info.nlink === 0)) {
+      await kept.close().catch(() => {});
+      info = null;
+    }
+    let opened: FileHandle;
+    if (info) opened = kept!;
+    else {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      opened = await open(this.partPath(id), constants.O_RDWR | constants.O_CREAT, 0o600);
+    }
+    let size: number;
     try {
-      const size = (await handle.stat()).size;
+      size = (info ?? (await opened.stat())).size;
       if (size > offset) {
-        await handle.truncate(offset);
-        await handle.sync();
-        return { handle, size: offset };
-      }
-      if (size === 0 && offset === 0) await fsyncDir(this.dir);
-      return { handle, size };
+        await opened.truncate(offset);
+        await opened.sync();
+        size = offset;
+      } else if (size === 0 && offset === 0) await fsyncDir(this.dir);
     } catch (err) {
-      await handle.close();
+      await opened.close();
       throw err;
     }
+    let done = false;
+    return {
+      handle: opened,
+      size,
+      keep: () => {
+        if (done) return;
+        done = true;
+        this.handles.keep(id, opened);
+      },
+      close: async () => {
+        if (done) return;
+        done = true;
+        await opened.close();
+      },
+    };
   }
 
   /** Forget the upload: its row, then its bytes. */
@@ -224,6 +264,7 @@ export class UploadStore {
   }
 
   async unlinkPart(id: string): Promise<void> {
+    await this.handles.close(id);
     await unlink(this.partPath(id)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });
@@ -258,9 +299,16 @@ export class UploadStore {
   }
 }
 
-/** The store as the relay's configuration sets it up. */
+const stores = new WeakMap<Services, UploadStore>();
+
+/** The store as the relay's configuration sets it up: one per relay, so its open part files are known to all its users. */
 export function storeOf(services: Services): UploadStore {
-  return new UploadStore(services.db, services.config.spoolDir, () => services.clock(), services.config.resumable.ttlMs);
+  let store = stores.get(services);
+  if (!store) {
+    store = new UploadStore(services.db, services.config.spoolDir, () => services.clock(), services.config.resumable.ttlMs);
+    stores.set(services, store);
+  }
+  return store;
 }
 
 const isUuid = (v: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v);
