@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -221,4 +221,15 @@ export async function idleRss(pid: number, samples = 10, everyMs = 50): Promise<
   }
   values.sort((a, b) => a - b);
   return values[Math.floor(values.length / 2)] ?? NaN;
+}
+
+/**
+ * Write back every dirty page (sync(1)) before a timed run: a run that starts while gigabytes of test files or an
+ * earlier run's deletions are still being written back measures that write-back, and whichever side it lands on
+ * looks slow (in part c, one side's runs differed by half in the same minute).
+ */
+export async function settleDisk(): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    execFile('sync', (err) => (err ? reject(err) : resolve()));
+  });
 }

@@ -11,7 +11,7 @@ import type { UploadJob } from './queue.ts';
 import type { Outcome, Ticket } from './concurrency.ts';
 import { UPLOAD_TOKEN_LIFETIME_MS } from './token-margin.ts';
 import { BATCH_CREATE_MAX } from '../ledger/backlog.ts';
-import type { TokenSaved, UploadView } from '../ledger/deliveries.ts';
+import { TAIL_UPLOADS, type TokenSaved, type UploadView } from '../ledger/deliveries.ts';
 
 /** A job beyond its account's window and its waiting line goes back to the queue this long (jittered). */
 const STEP_BACK_MS = 100;
@@ -171,9 +171,6 @@ async function tokenSaved(ctx: ForwardingContext, accountId: string, saved: Toke
     .then((due) => (due ? queues.wakeCreate(accountId) : undefined))
     .catch((err: unknown) => ctx.services.log.warn({ err, accountId }, 'could not look for a due media item creation'));
 }
-
-/** Uploads of one account that can finish at the same instant: at most a worker's admitted jobs (a few workers'). */
-const TAIL_UPLOADS = 48;
 
 const SPOOL_UNAVAILABLE = 'The relay cannot see its spool (not mounted, or not this relay\'s); waiting for it';
 

@@ -28,7 +28,14 @@ export interface TokenSaved {
   stillToUpload: number;
 }
 
-const STILL_TO_UPLOAD_COUNTED = 64;
+/**
+ * Uploads of one account that can finish at the same instant: at most a worker's admitted jobs (a few workers').
+ * At or below this many still to upload, an upload that saved its token looks again for a due create (upload-step.ts).
+ */
+export const TAIL_UPLOADS = 48;
+
+// Counted a little past TAIL_UPLOADS, so "at most TAIL_UPLOADS still to come" is an answer the count can give.
+const STILL_TO_UPLOAD_COUNTED = TAIL_UPLOADS + 16;
 
 /** A held upload token a batchCreate can take. */
 export interface ReadyToken {
