@@ -1,3 +1,4 @@
+import type { GateFields } from '../ledger/accounts.ts';
 import type { Services } from '../services.ts';
 
 export type Gate = { open: true } | { open: false; waitMs?: number; reason: string };
@@ -7,15 +8,11 @@ export type Gate = { open: true } | { open: false; waitMs?: number; reason: stri
  * acts (resume, re-link); the action schedules them again. A wait (429 from Google) passes by itself.
  */
 export async function accountGate(services: Services, accountId: string): Promise<Gate> {
-  const account = await services.db.account.findUnique({
-    where: { id: accountId },
-    select: { forwarding: true, googleStatus: true, throttledUntil: true },
-  });
-  return gateOf(account, services.clock());
+  return gateOf(await services.ledger.accounts.gateFields(accountId), services.clock());
 }
 
 /** The same verdict from the account's fields, read with something else (an upload's one ledger read). */
-export function gateOf(account: { forwarding: string; googleStatus: string; throttledUntil: Date | null } | null, now: Date): Gate {
+export function gateOf(account: GateFields | null, now: Date): Gate {
   if (!account) return { open: false, reason: 'account deleted' };
   if (account.forwarding === 'paused') return { open: false, reason: 'forwarding paused' };
   if (account.googleStatus !== 'linked') return { open: false, reason: 'Google link missing or broken' };
@@ -25,7 +22,5 @@ export function gateOf(account: { forwarding: string; googleStatus: string; thro
 }
 
 export async function throttleAccount(services: Services, accountId: string, ms: number): Promise<void> {
-  const until = new Date(services.clock().getTime() + ms);
-  await services.db.$executeRaw`
-    UPDATE accounts SET throttled_until = GREATEST(COALESCE(throttled_until, ${until}), ${until}) WHERE id = ${accountId}::uuid`;
+  await services.ledger.accounts.throttle(accountId, new Date(services.clock().getTime() + ms));
 }

@@ -1,10 +1,29 @@
 import type { Db } from '../db/client.ts';
 
+/** What decides whether an account's deliveries may go to Google now (see src/forwarding/account-gate.ts). */
+export interface GateFields {
+  forwarding: string;
+  googleStatus: string;
+  throttledUntil: Date | null;
+}
+
 export type AccountRemoval = { removed: true } | { removed: false; activeDevices: number; undelivered: number };
 
-/** Removing an account takes its history (assets, deliveries, revoked devices) with it, in one transaction. */
+/**
+ * The accounts' rows as forwarding reads and writes them, and their removal. Removing an account takes its history (assets, deliveries, revoked devices) with it, in one transaction. */
 export class AccountLedger {
   constructor(private readonly db: Db) {}
+
+  /** The account's forwarding switch, Google link and throttle; null when it is gone. */
+  async gateFields(id: string): Promise<GateFields | null> {
+    return this.db.account.findUnique({ where: { id }, select: { forwarding: true, googleStatus: true, throttledUntil: true } });
+  }
+
+  /** Hold the account's Google requests until `until` (Google asked to slow down); a later hold already set stands. */
+  async throttle(id: string, until: Date): Promise<void> {
+    await this.db.$executeRaw`
+      UPDATE accounts SET throttled_until = GREATEST(COALESCE(throttled_until, ${until}), ${until}) WHERE id = ${id}::uuid`;
+  }
 
   /**
    * Refused while the account has devices that are not revoked, or content not yet in its Google library: deleting
