@@ -9,14 +9,6 @@ import { SNIFF_BYTES, sniffMedia } from '../media/sniff.ts';
 import { IngestMeter, type MeterResult } from './ingest-meter.ts';
 import { GcPacedStream } from './young-gc.ts';
 
-/**
- * Bytes the spool file's stream holds while a write is in flight. At the default 16 KiB every 64 KiB socket chunk
- * filled it alone: the body paused at each chunk until its write came back from the thread pool, and each chunk was a
- * write of its own. With room for a few chunks, those arriving meanwhile go out together in one writev. Bench (c)
- * quick (200 photos over 8 connections), eight runs at 16 KiB and four at 256 KiB: 1.67–1.77 s → 1.52–1.57 s, the
- * API process's CPU 1.86–1.92 → ~1.75 s, peak RSS 131–134 → 134–138 MB (1 MiB: no faster, peaks of 146–153 MB).
- */
-const SINK_QUEUE_BYTES = 256 * 1024;
 const TEMP_SUFFIX = '.part';
 /** The spool's identity marker: written at first start, also recorded in the ledger (relay_settings.spool_id). */
 export const SPOOL_MARKER = '.photo-relay-spool-id';
@@ -124,8 +116,10 @@ export class BlobStore {
     const tempPath = path.join(this.tmpDir, `${randomUUID()}${TEMP_SUFFIX}`);
     this.live.add(tempPath);
     const meter = new IngestMeter(maxBytes);
-    // `flush: true` fsyncs the file before the stream reports it closed.
-    const sink = createWriteStream(tempPath, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: SINK_QUEUE_BYTES });
+    // `flush: true` fsyncs the file before the stream reports it closed. Node's default queue (16 KiB) is kept: with
+    // 256 KiB, chunks arriving during a write went out together and bench (c) ran ~8% faster, but the queued chunks
+    // outlived young GCs, and the API process's peak went over 150 MB (153 MB) in one of three full runs.
+    const sink = createWriteStream(tempPath, { flags: 'wx', mode: 0o600, flush: true });
     // Settles with the error rather than rejecting: the pipeline may fail first, and then nobody awaits it.
     let folder: Promise<unknown> = Promise.resolve();
     meter.once('end', () => {
