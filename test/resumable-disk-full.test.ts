@@ -13,7 +13,7 @@ import { Client } from './helpers/client.ts';
 import { startRelay, startSibling, type TestRelay } from './helpers/harness.ts';
 import { mp4, sha256 } from './helpers/media.ts';
 import { chunk, LAST_CHUNK, RawConnection, requestHead } from './helpers/raw-http.ts';
-import { call, createTus, openTusPatch, partFiles, patchTus, TUS } from './helpers/resumable.ts';
+import { call, createTus, openTusPatch, partFiles, partPath, patchTus, TUS } from './helpers/resumable.ts';
 import { mountSmallFs, type SmallFs } from './helpers/small-fs.ts';
 
 /**
@@ -32,7 +32,7 @@ async function deviceOf(relay: TestRelay, name: string) {
 const fields = (id: string) => ({ deviceAssetId: id, fileName: `${id}.mp4` });
 
 async function partSize(relay: TestRelay, url: string): Promise<number> {
-  return (await stat(path.join(relay.config.spoolDir, 'uploads', `${url.split('/').pop()}.part`))).size;
+  return (await stat(partPath(relay, url))).size;
 }
 
 async function offsetOf(relay: TestRelay, token: string, url: string): Promise<number> {

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertError, poll } from './helpers/checks.ts';
 import { Client } from './helpers/client.ts';
 import { startRelay, type TestRelay } from './helpers/harness.ts';
 import { jpeg, sha256 } from './helpers/media.ts';
-import { call, createTus, patchTus, TUS, openTusPatch } from './helpers/resumable.ts';
+import { call, createTus, partPath, patchTus, TUS, openTusPatch } from './helpers/resumable.ts';
 
 /**
  * Every append is one of the in-flight uploads (src/intake/inflight.ts): a body that stops arriving is answered after
@@ -68,7 +67,7 @@ describe('resumable appends in the in-flight registry', () => {
     assertError(res, 503, 'not_ready');
     const row = await relay.services.db.resumableUpload.findFirstOrThrow({ where: { deviceAssetId: 'shutdown' } });
     assert.ok(Number(row.offset) >= 100_000 && Number(row.offset) < 200_000, `offset ${row.offset}`);
-    const file = await stat(path.join(relay.config.spoolDir, 'uploads', `${row.id}.part`));
+    const file = await stat(partPath(relay, row.id));
     assert.equal(file.size, Number(row.offset), 'the file holds exactly the durable bytes');
   });
 });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { appendFile, rm, stat, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sweepResumableUploads } from '../src/resumable/sweep.ts';
 import { assertError, assertNoResidue } from './helpers/checks.ts';
@@ -8,7 +7,7 @@ import { Client } from './helpers/client.ts';
 import { residue, startRelay, startSibling, type TestRelay } from './helpers/harness.ts';
 import { jpeg, notMedia, sha256 } from './helpers/media.ts';
 import { RawConnection, requestHead } from './helpers/raw-http.ts';
-import { b64digest, call, createTus, metadata, partFiles, patchTus, TUS, openTusPatch } from './helpers/resumable.ts';
+import { b64digest, call, createTus, metadata, partFiles, partPath, patchTus, TUS, openTusPatch } from './helpers/resumable.ts';
 
 /**
  * tus 1.0 on /api/v1/uploads, each rule by hand: core, creation (with upload, deferred length), termination,
@@ -154,7 +153,7 @@ describe('tus 1.0', () => {
     assert.equal(bad.body.code, 'hash_mismatch');
     assert.equal((await call(relay, phone.token, 'HEAD', url, TUS)).headers.get('upload-offset'), '80000');
     assert.equal(
-      (await stat(path.join(relay.config.spoolDir, 'uploads', `${url.split('/').pop()}.part`))).size,
+      (await stat(partPath(relay, url))).size,
       80_000,
       'the refused bytes stayed on disk',
     );
@@ -289,7 +288,7 @@ describe('tus 1.0', () => {
     // What it left is the expiry sweep's; removed now, as later tests count part files.
     const id = url.split('/').pop()!;
     await relay.services.db.resumableUpload.delete({ where: { id } });
-    await rm(path.join(relay.config.spoolDir, 'uploads', `${id}.part`));
+    await rm(partPath(relay, id));
   });
 
   it('DELETE removes the bytes and the upload (204), then 404', async () => {
@@ -399,7 +398,7 @@ describe('restart', () => {
     const url = await createTus(relay, phone.token, bytes.length, fields('head-completes'));
     const id = url.split('/').pop()!;
     // The state a crash between the last append's offset record and its registration leaves.
-    await writeFile(path.join(relay.config.spoolDir, 'uploads', `${id}.part`), bytes);
+    await writeFile(partPath(relay, id), bytes);
     await relay.services.db.resumableUpload.update({ where: { id }, data: { offset: BigInt(bytes.length) } });
     const head = await call(relay, phone.token, 'HEAD', url, TUS);
     assert.equal(head.status, 200);
@@ -426,7 +425,7 @@ describe('restart', () => {
   it('appends alternating between two relays, with garbage past the offset between them, complete with the right hash (each relay keeps the file open between appends)', async () => {
     const bytes = jpeg(500_000);
     const url = await createTus(relay, phone.token, bytes.length, fields('alternate'));
-    const part = path.join(relay.config.spoolDir, 'uploads', `${url.split('/').pop()}.part`);
+    const part = partPath(relay, url);
     const second = await startSibling(relay);
     try {
       const cuts = [0, 100_000, 200_000, 300_000, 400_000, bytes.length];
@@ -447,7 +446,7 @@ describe('restart', () => {
     const url = await createTus(relay, phone.token, bytes.length, fields('removed'));
     assert.equal((await patchTus(relay, phone.token, url, 0, bytes.subarray(0, 100_000))).status, 204);
     // The relay kept the file open for the next append: it must not write where nothing can read it back.
-    await rm(path.join(relay.config.spoolDir, 'uploads', `${url.split('/').pop()}.part`));
+    await rm(partPath(relay, url));
     const lost = await patchTus(relay, phone.token, url, 100_000, bytes.subarray(100_000, 200_000));
     assertError(lost, 409, 'conflict');
     assert.equal((await call(relay, phone.token, 'HEAD', url, TUS)).headers.get('upload-offset'), '0');
@@ -460,7 +459,7 @@ describe('restart', () => {
     const url = await createTus(relay, phone.token, bytes.length, fields('restart'));
     assert.equal((await patchTus(relay, phone.token, url, 0, bytes.subarray(0, 150_000))).status, 204);
     // Bytes written but never acknowledged (a crash between write and fsync): garbage past the durable offset.
-    await appendFile(path.join(relay.config.spoolDir, 'uploads', `${url.split('/').pop()}.part`), Buffer.alloc(5000, 0xaa));
+    await appendFile(partPath(relay, url), Buffer.alloc(5000, 0xaa));
 
     const second = await startSibling(relay);
     try {

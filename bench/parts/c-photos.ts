@@ -64,7 +64,10 @@ async function uploadAll(
   };
 }
 
-/** (c) Many photos over 8 concurrent connections: the relay vs the baseline doing hash + fsync + one INSERT, two runs each. */
+/**
+ * (c) Many photos over 8 concurrent connections: the relay vs the baseline doing hash + fsync + one INSERT, two runs
+ * each.
+ */
 export async function photos(ctx: BenchContext): Promise<PartResult> {
   const count = ctx.quick ? 200 : 2000;
   const cleanup = new Cleanup();

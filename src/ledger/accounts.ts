@@ -10,7 +10,9 @@ export interface GateFields {
 export type AccountRemoval = { removed: true } | { removed: false; activeDevices: number; undelivered: number };
 
 /**
- * The accounts' rows as forwarding reads and writes them, and their removal. Removing an account takes its history (assets, deliveries, revoked devices) with it, in one transaction. */
+ * The accounts' rows as forwarding reads and writes them, and their removal. Removing an account takes its history
+ * (assets, deliveries, revoked devices) with it, in one transaction.
+ */
 export class AccountLedger {
   constructor(private readonly db: Db) {}
 

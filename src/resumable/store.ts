@@ -214,45 +214,45 @@ export class UploadStore {
    * truth. The caller ends with keep() (the upload goes on: the file stays open for its next append) or close().
    */
   async openForAppend(id: string, offset: number): Promise<PartFile> {
-    const kept = this.handles.take(id);
-    let info = kept ? await kept.stat().catch(() => null) : null;
+    let opened = this.handles.take(id);
+    let info = opened ? await opened.stat().catch(() => null) : null;
     // A kept handle whose file was unlinked meanwhile (by hand: the relay removes none while the upload lives) would
     // write where nothing reads: the path is opened again, and finds what is really there.
-    if (kept && (!info || info.nlink === 0)) {
-      await kept.close().catch(() => {});
+    if (opened && !(info && info.nlink > 0)) {
+      await opened.close().catch(() => {});
+      opened = undefined;
       info = null;
     }
-    let opened: FileHandle;
-    if (info) opened = kept!;
-    else {
+    if (!opened) {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
       opened = await open(this.partPath(id), constants.O_RDWR | constants.O_CREAT, 0o600);
     }
+    const handle = opened;
     let size: number;
     try {
-      size = (info ?? (await opened.stat())).size;
+      size = (info ?? (await handle.stat())).size;
       if (size > offset) {
-        await opened.truncate(offset);
-        await opened.sync();
+        await handle.truncate(offset);
+        await handle.sync();
         size = offset;
       } else if (size === 0 && offset === 0) await fsyncDir(this.dir);
     } catch (err) {
-      await opened.close();
+      await handle.close();
       throw err;
     }
     let done = false;
     return {
-      handle: opened,
+      handle,
       size,
       keep: () => {
         if (done) return;
         done = true;
-        this.handles.keep(id, opened);
+        this.handles.keep(id, handle);
       },
       close: async () => {
         if (done) return;
         done = true;
-        await opened.close();
+        await handle.close();
       },
     };
   }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { storeOf } from '../../src/resumable/store.ts';
 import type { TestRelay } from './harness.ts';
 import { RawConnection, requestHead } from './raw-http.ts';
 
@@ -72,6 +73,11 @@ export function patchTus(relay: TestRelay, token: string, url: string, offset: n
     { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': String(offset), ...extra },
     bytes,
   );
+}
+
+/** Where the relay keeps an upload's bytes, by the upload's URL or id (the store's own answer). */
+export function partPath(relay: TestRelay, urlOrId: string): string {
+  return storeOf(relay.services).partPath(urlOrId.split('/').pop()!);
 }
 
 export async function partFiles(relay: TestRelay): Promise<string[]> {
