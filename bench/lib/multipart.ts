@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import http from 'node:http';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { MediaFile } from './media-files.ts';
 
 export interface UploadResult {
@@ -12,11 +10,48 @@ export interface UploadResult {
   seconds: number;
 }
 
-const READ_CHUNK = 1024 * 1024;
+const READ_CHUNK = 512 * 1024;
 
 /**
- * POST one file as multipart/form-data over node:http: the text fields, then the file part streamed from disk
- * (fs.createReadStream), with an exact Content-Length. Neither side ever holds the file in memory.
+ * Read buffers, reused across uploads (two per upload in flight). A fresh buffer per read, as createReadStream
+ * allocates, made V8's external-memory heuristics run major collections ever more often: over four rounds of 1,500
+ * photos this client's CPU per upload went 1.4 → 1.1 → 2.5 → 4.4 ms with no heap growth, most of it in concurrent
+ * marking, and on 2 cores that CPU came out of the server being measured, more so in the later runs of a part.
+ */
+const spare: Buffer[] = [];
+const takeBuffer = () => spare.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK);
+
+/** Write `data` and wait until the socket has taken it (only then may its buffer be reused). */
+function send(req: http.ClientRequest, data: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => req.write(data, (err) => (err ? reject(err) : resolve())));
+}
+
+/** The head, the file (read into two buffers in turn: the next read runs while the last one is sent), the tail. */
+async function sendBody(req: http.ClientRequest, path: string, head: Buffer, tail: Buffer): Promise<void> {
+  const handle = await open(path, 'r');
+  const buffers = [takeBuffer(), takeBuffer()];
+  try {
+    await send(req, head);
+    let sending: Promise<void> = Promise.resolve();
+    for (let i = 0; ; i++) {
+      const buffer = buffers[i % 2]!;
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      await sending;
+      if (bytesRead === 0) break;
+      sending = send(req, buffer.subarray(0, bytesRead));
+      // Not awaited until the next read is done; a failure must not go unhandled meanwhile.
+      sending.catch(() => {});
+    }
+    await new Promise<void>((resolve) => req.end(tail, () => resolve()));
+  } finally {
+    await handle.close();
+    spare.push(...buffers);
+  }
+}
+
+/**
+ * POST one file as multipart/form-data over node:http: the text fields, then the file part read from disk into
+ * reused buffers, with an exact Content-Length. Neither side ever holds the file in memory.
  */
 export function uploadMultipart(
   url: string,
@@ -33,12 +68,6 @@ export function uploadMultipart(
   const headBytes = Buffer.from(head);
   const tailBytes = Buffer.from(tail);
   const length = headBytes.length + file.size + tailBytes.length;
-
-  async function* body() {
-    yield headBytes;
-    yield* createReadStream(file.path, { highWaterMark: READ_CHUNK });
-    yield tailBytes;
-  }
 
   return new Promise((resolve, reject) => {
     const started = performance.now();
@@ -69,8 +98,13 @@ export function uploadMultipart(
       });
     });
     // A server answering early (an error) may cut the body short: only fail when no answer came.
-    pipeline(Readable.from(body()), req).catch((err: unknown) => {
+    const failed = (err: unknown) => {
       if (!answered) reject(err);
+    };
+    req.on('error', failed);
+    sendBody(req, file.path, headBytes, tailBytes).catch((err: unknown) => {
+      req.destroy();
+      failed(err);
     });
   });
 }
