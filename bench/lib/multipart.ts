@@ -21,18 +21,32 @@ const READ_CHUNK = 512 * 1024;
 const spare: Buffer[] = [];
 const takeBuffer = () => spare.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK);
 
-/** Write `data` and wait until the socket has taken it (only then may its buffer be reused). */
-function send(req: http.ClientRequest, data: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => req.write(data, (err) => (err ? reject(err) : resolve())));
+/**
+ * Write `data` (or end the body with it) and wait until the socket has taken it: only then may its buffer be reused.
+ * A request closed first (the server answered early, the connection broke) fails it, rather than leaving it waiting
+ * for a callback that may never come.
+ */
+function send(req: http.ClientRequest, data: Buffer, last = false): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const closed = () => reject(new Error('the request closed before its body was sent'));
+    req.once('close', closed);
+    const done = (err?: Error | null) => {
+      req.off('close', closed);
+      if (err) reject(err);
+      else resolve();
+    };
+    if (last) req.end(data, () => done());
+    else req.write(data, done);
+  });
 }
 
 /** The head, the file (read into two buffers in turn: the next read runs while the last one is sent), the tail. */
 async function sendBody(req: http.ClientRequest, path: string, head: Buffer, tail: Buffer): Promise<void> {
   const handle = await open(path, 'r');
   const buffers = [takeBuffer(), takeBuffer()];
+  let sending: Promise<void> = Promise.resolve();
   try {
     await send(req, head);
-    let sending: Promise<void> = Promise.resolve();
     for (let i = 0; ; i++) {
       const buffer = buffers[i % 2]!;
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
@@ -42,8 +56,10 @@ async function sendBody(req: http.ClientRequest, path: string, head: Buffer, tai
       // Not awaited until the next read is done; a failure must not go unhandled meanwhile.
       sending.catch(() => {});
     }
-    await new Promise<void>((resolve) => req.end(tail, () => resolve()));
+    await send(req, tail, true);
   } finally {
+    // A buffer goes back only once no write of it is pending.
+    await sending.catch(() => {});
     await handle.close();
     spare.push(...buffers);
   }
