@@ -1,5 +1,4 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 
 /** Linux's clock ticks per second for /proc times (USER_HZ): 100 on every architecture Node runs on. */
 const TICKS = 100;
@@ -53,8 +52,7 @@ function pidsNamed(name: string): number[] {
   return pids;
 }
 
-/** Busy and total CPU seconds of the whole machine, all cores, since boot. */
-/** Nanoseconds a thread has waited on a run queue (runnable, not running), from /proc/<pid>/task/<tid>/schedstat. */
+/** Seconds the main thread of `pid` has waited on a run queue, runnable but not running (schedstat counts ns). */
 function runQueueWait(pid: number): number {
   try {
     return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
@@ -63,6 +61,7 @@ function runQueueWait(pid: number): number {
   }
 }
 
+/** Busy and total CPU seconds of the whole machine, all cores, since boot. */
 function machineCpu(): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
   const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
@@ -92,7 +91,15 @@ export interface CpuSplit {
  * exit within the window are not counted (Postgres keeps its pool's connections open through a run).
  */
 export class CpuMeter {
-  private readonly start: { at: number; server: number; threads: Map<string, number>; waiting: number; postgres: Map<number, number>; client: number; machine: { busy: number; total: number } };
+  private readonly start: {
+    at: number;
+    server: number;
+    threads: Map<string, number>;
+    waiting: number;
+    postgres: Map<number, number>;
+    client: number;
+    machine: { busy: number; total: number };
+  };
 
   constructor(private readonly serverPid: number) {
     this.start = {
@@ -132,5 +139,3 @@ export class CpuMeter {
     };
   }
 }
-
-export const CORES = cpus().length;

@@ -80,6 +80,7 @@ async function uploadAll(
   };
 }
 
+/** CPU milliseconds per photo by who spent them (bench/lib/cpu.ts), and the cores' busy share. */
 function cpuPerPhoto(cpu: CpuSplit, photos: number) {
   const per = (s: number) => Number(((s / photos) * 1000).toFixed(3));
   return {
@@ -95,12 +96,16 @@ function cpuPerPhoto(cpu: CpuSplit, photos: number) {
 
 /** CPU per photo by who spent it, and how busy the machine's cores were. */
 function cpuLine(cpu: CpuSplit, photos: number): string {
-  const per = (s: number) => `${((s / photos) * 1000).toFixed(2)} ms`;
-  const threads = Object.entries(cpu.serverThreads)
-    .filter(([, s]) => s > 0)
-    .map(([name, s]) => `${name} ${per(s)}`)
+  const c = cpuPerPhoto(cpu, photos);
+  const ms = (v: number) => `${v.toFixed(2)} ms`;
+  const threads = Object.entries(c.serverThreads)
+    .filter(([, v]) => v > 0)
+    .map(([name, v]) => `${name} ${ms(v)}`)
     .join(', ');
-  return `CPU per photo: server ${per(cpu.server)} (${threads}; main thread waited ${per(cpu.mainWaiting)} for a core), Postgres ${per(cpu.postgres)}, client ${per(cpu.client)}, other ${per(cpu.other)}; cores ${(cpu.busyShare * 100).toFixed(0)}% busy`;
+  return (
+    `CPU per photo: server ${ms(c.server)} (${threads}; main thread waited ${ms(c.mainThreadWaitingForCore)} for a core), ` +
+    `Postgres ${ms(c.postgres)}, client ${ms(c.client)}, other ${ms(c.other)}; cores ${(c.coresBusyShare * 100).toFixed(0)}% busy`
+  );
 }
 
 /**
