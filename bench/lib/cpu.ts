@@ -3,8 +3,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 /** Linux's clock ticks per second for /proc times (USER_HZ): 100 on every architecture Node runs on. */
 const TICKS = 100;
 
-/** CPU seconds (user + system) a process has used, its exited children's not counted; NaN when it is gone. */
-function processCpu(pid: number, dir = `/proc/${pid}`): number {
+/**
+ * CPU seconds (user + system) a process or thread has used, from its /proc folder (`/proc/<pid>` or
+ * `/proc/<pid>/task/<tid>`), exited children not counted; NaN when it is gone.
+ */
+function cpuSeconds(dir: string): number {
   try {
     const stat = readFileSync(`${dir}/stat`, 'utf8');
     // The command name may hold spaces and parentheses: fields count from after its closing one.
@@ -25,14 +28,14 @@ function threadCpu(pid: number): Map<string, number> {
     return byName;
   }
   for (const tid of tids) {
-    const cpu = processCpu(Number(tid), `/proc/${pid}/task/${tid}`);
-    let name = '?';
+    const dir = `/proc/${pid}/task/${tid}`;
+    const cpu = cpuSeconds(dir);
+    let name: string;
     try {
-      name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      name = tid === String(pid) ? 'main' : readFileSync(`${dir}/comm`, 'utf8').trim();
     } catch {
       continue;
     }
-    if (tid === String(pid)) name = 'main';
     if (Number.isFinite(cpu)) byName.set(name, (byName.get(name) ?? 0) + cpu);
   }
   return byName;
@@ -104,26 +107,26 @@ export class CpuMeter {
   constructor(private readonly serverPid: number) {
     this.start = {
       at: performance.now(),
-      server: processCpu(serverPid),
+      server: cpuSeconds(`/proc/${serverPid}`),
       threads: threadCpu(serverPid),
       waiting: runQueueWait(serverPid),
-      postgres: new Map(pidsNamed('postgres').map((pid) => [pid, processCpu(pid)])),
-      client: processCpu(process.pid),
+      postgres: new Map(pidsNamed('postgres').map((pid) => [pid, cpuSeconds(`/proc/${pid}`)])),
+      client: cpuSeconds(`/proc/${process.pid}`),
       machine: machineCpu(),
     };
   }
 
   stop(): CpuSplit {
     const seconds = (performance.now() - this.start.at) / 1000;
-    const server = processCpu(this.serverPid) - this.start.server;
+    const server = cpuSeconds(`/proc/${this.serverPid}`) - this.start.server;
     const serverThreads: Record<string, number> = {};
     for (const [name, cpu] of threadCpu(this.serverPid)) serverThreads[name] = cpu - (this.start.threads.get(name) ?? 0);
     let postgres = 0;
     for (const pid of pidsNamed('postgres')) {
-      const now = processCpu(pid);
+      const now = cpuSeconds(`/proc/${pid}`);
       if (Number.isFinite(now)) postgres += now - (this.start.postgres.get(pid) ?? 0);
     }
-    const client = processCpu(process.pid) - this.start.client;
+    const client = cpuSeconds(`/proc/${process.pid}`) - this.start.client;
     const machine = machineCpu();
     const busy = machine.busy - this.start.machine.busy;
     const total = machine.total - this.start.machine.total;

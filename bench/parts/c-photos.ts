@@ -48,16 +48,18 @@ async function uploadAll(
   const latencies: number[] = [];
   let failures = 0;
   let firstFailure = '';
+  const upload = (file: MediaFile, deviceAssetId: string) =>
+    uploadMultipart(url, file, { agent, ...(token ? { token } : {}), fields: { deviceAssetId } });
   const sampler = new RssSampler(pid).start({ resetPeak: true });
   // Untimed (WARM_UPS): lazy initialisation (modules, pools) and the JIT's first minute are not what (c) measures.
   await pool(warmFiles, CONCURRENCY, async (file, i) => {
-    const warm = await uploadMultipart(url, file, { agent, ...(token ? { token } : {}), fields: { deviceAssetId: `warm-${i}` } });
+    const warm = await upload(file, `warm-${i}`);
     if (warm.status !== 201) throw new Error(`warm-up upload: ${warm.status} ${JSON.stringify(warm.body).slice(0, 300)}`);
   });
   const started = performance.now();
   const cpu = new CpuMeter(pid);
   await pool(files, CONCURRENCY, async (file, i) => {
-    const result = await uploadMultipart(url, file, { agent, ...(token ? { token } : {}), fields: { deviceAssetId: `c-${i}` } });
+    const result = await upload(file, `c-${i}`);
     latencies[i] = result.seconds;
     if (!check(file, result.status, result.body)) {
       failures++;

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import path from 'node:path';
 import { storeOf } from '../../src/resumable/store.ts';
 import type { TestRelay } from './harness.ts';
 import { RawConnection, requestHead } from './raw-http.ts';
@@ -81,7 +80,7 @@ export function partPath(relay: TestRelay, urlOrId: string): string {
 }
 
 export async function partFiles(relay: TestRelay): Promise<string[]> {
-  return readdir(path.join(relay.services.config.spoolDir, 'uploads')).catch(() => []);
+  return readdir(storeOf(relay.services).dir).catch(() => []);
 }
 
 /**
