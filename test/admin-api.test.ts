@@ -138,6 +138,24 @@ describe('queue board', () => {
     const queues = ((await api.json()) as { queues: { name: string }[] }).queues.map((q) => q.name).sort();
     assert.deepEqual(queues, ['forward-create', 'forward-upload']);
   });
+
+  it('takes actions with a body, and answers unknown paths in the contract\'s shape', async () => {
+    const url = `${relay.url}/admin/queues/api/queues/forward-upload`;
+    const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
+    // The board reads the body itself: a catch-all route in front of it that consumed it would leave it waiting.
+    const pause = await fetch(`${url}/pause`, { method: 'PUT', headers, body: '{}', signal: AbortSignal.timeout(10_000) });
+    assert.equal(pause.status, 200);
+    assert.equal(await relay.services.queues.uploads.isPaused(), true);
+    const resume = await fetch(`${url}/resume`, { method: 'PUT', headers, body: '{}', signal: AbortSignal.timeout(10_000) });
+    assert.equal(resume.status, 200);
+    assert.equal(await relay.services.queues.uploads.isPaused(), false);
+    const unknown = await fetch(`${relay.url}/admin/queues/no/such/page`, { method: 'POST', headers, body: '{}' });
+    assert.equal(unknown.status, 404);
+    assert.equal(((await unknown.json()) as { code: string }).code, 'not_found');
+    const anonymous = await fetch(`${url}/pause`, { method: 'PUT', body: '{}', headers: { 'content-type': 'application/json' } });
+    assert.equal(anonymous.status, 401);
+    assert.equal(await relay.services.queues.uploads.isPaused(), false);
+  });
 });
 
 it('answers with security headers', async () => {
