@@ -22,6 +22,7 @@ import webdav from './webdav/plugin.ts';
 import { DAV_ROOT } from './webdav/paths.ts';
 import { requestDeadline } from './http/request-deadline.ts';
 import { warnUntrustedProxy } from './http/proxy-warning.ts';
+import { lazySerializers } from './http/lazy-serializers.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -66,6 +67,7 @@ export async function buildApp(services: Services): Promise<AppHandle> {
     return503OnClosing: false,
     trustProxy: services.config.trustProxy,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    schemaController: { compilersFactory: { buildSerializer: lazySerializers() } },
     frameworkErrors,
     clientErrorHandler(err, socket) {
       // Malformed HTTP (oversized headers, bad framing) still gets the contract's JSON shape.

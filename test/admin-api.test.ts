@@ -133,6 +133,8 @@ describe('queue board', () => {
     const basic = await fetch(url, { headers: { authorization: `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString('base64')}` } });
     assert.equal(basic.status, 200);
     assert.match(await basic.text(), /<html/i);
+    // The board answers from a Fastify instance of its own: the app's security headers still reach the page.
+    assert.equal(basic.headers.get('x-content-type-options'), 'nosniff');
     const api = await fetch(`${url}/api/queues`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     assert.equal(api.status, 200);
     const queues = ((await api.json()) as { queues: { name: string }[] }).queues.map((q) => q.name).sort();

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, it } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler';
 import { startRelay, type TestRelay } from './helpers/harness.ts';
 
 let relay: TestRelay;
@@ -58,6 +59,28 @@ it('serves a valid OpenAPI document that describes every path of the contract', 
   }
   const upload = doc.paths['/api/v1/assets']!.post as unknown as { requestBody?: { content: Record<string, unknown> } };
   assert.ok(upload.requestBody?.content['multipart/form-data'], 'the upload documents its multipart body');
+});
+
+// The relay compiles each response serializer on its first answer (src/http/lazy-serializers.ts): a schema that
+// fast-json-stringify cannot compile would fail that answer, not the start. Every one is compiled here instead.
+it('has a response schema fast-json-stringify compiles, for every status of every route', async () => {
+  const doc = (await (await fetch(`${relay.url}/docs/json`)).json()) as {
+    paths: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> }>>;
+  };
+  const compile = SerializerSelector()({}, {});
+  let compiled = 0;
+  for (const [url, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      for (const [httpStatus, answer] of Object.entries(op.responses ?? {})) {
+        for (const { schema } of Object.values(answer.content ?? {})) {
+          if (!schema) continue;
+          assert.doesNotThrow(() => compile({ schema, method, url, httpStatus }), `${method} ${url} ${httpStatus}`);
+          compiled++;
+        }
+      }
+    }
+  }
+  assert.ok(compiled > 100, `compiled ${compiled} response schemas`);
 });
 
 it('serves the UI at /docs', async () => {
