@@ -81,15 +81,20 @@ export class ForwardQueues {
     }
   }
 
+  /**
+   * One create job per account. Redis may keep its hash but lose its place in every list when keys go one by one
+   * (eviction, a wipe that is not atomic): such a job never runs, and each add after it finds it and does nothing, so
+   * the account's creates would stop for good. It is made again instead; the extra run this costs when the job just
+   * finished between the two calls is harmless (a create job takes only what is ready).
+   */
   async enqueueCreate(accountId: string, delayMs = 0): Promise<void> {
+    const opts = { jobId: createJobId(accountId), delay: delayMs, removeOnComplete: true, removeOnFail: true, ...UNEXPECTED_ERROR_RETRIES };
     try {
-      await this.creates.add('create', { accountId }, {
-        jobId: createJobId(accountId),
-        delay: delayMs,
-        removeOnComplete: true,
-        removeOnFail: true,
-        ...UNEXPECTED_ERROR_RETRIES,
-      });
+      const job = await this.creates.add('create', { accountId }, opts);
+      if ((await job.getState()) === 'unknown') {
+        await job.remove();
+        await this.creates.add('create', { accountId }, opts);
+      }
     } catch (err) {
       this.log.warn({ err, accountId }, 'enqueue of media item creation failed; the reconciler will retry');
     }
