@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { DeliveryRef } from '../ledger/scheduler.ts';
@@ -88,16 +88,7 @@ export class ForwardQueues {
    * finished between the two calls is harmless (a create job takes only what is ready).
    */
   async enqueueCreate(accountId: string, delayMs = 0): Promise<void> {
-    const opts = { jobId: createJobId(accountId), delay: delayMs, removeOnComplete: true, removeOnFail: true, ...UNEXPECTED_ERROR_RETRIES };
-    try {
-      const job = await this.creates.add('create', { accountId }, opts);
-      if ((await job.getState()) === 'unknown') {
-        await job.remove();
-        await this.creates.add('create', { accountId }, opts);
-      }
-    } catch (err) {
-      this.log.warn({ err, accountId }, 'enqueue of media item creation failed; the reconciler will retry');
-    }
+    await this.placeCreate(accountId, delayMs);
   }
 
   /**
@@ -105,12 +96,27 @@ export class ForwardQueues {
    * A running job is left alone; its end looks for tokens it missed (worker.ts).
    */
   async wakeCreate(accountId: string): Promise<void> {
-    await this.enqueueCreate(accountId);
+    const placed = await this.placeCreate(accountId, 0);
+    if (placed?.state !== 'delayed') return;
     try {
-      const job = await this.creates.getJob(createJobId(accountId));
-      if (job && (await job.isDelayed())) await job.promote();
+      await placed.job.promote();
     } catch {
       // It moved on meanwhile (started, finished): either way it runs or looks again.
+    }
+  }
+
+  /** enqueueCreate's work: the account's job and the state it was found in (null when Redis failed: logged). */
+  private async placeCreate(accountId: string, delayMs: number): Promise<{ job: Job<CreateJob>; state: string } | null> {
+    const opts = { jobId: createJobId(accountId), delay: delayMs, removeOnComplete: true, removeOnFail: true, ...UNEXPECTED_ERROR_RETRIES };
+    try {
+      const job = await this.creates.add('create', { accountId }, opts);
+      const state = await job.getState();
+      if (state !== 'unknown') return { job, state };
+      await job.remove();
+      return { job: await this.creates.add('create', { accountId }, opts), state: delayMs > 0 ? 'delayed' : 'waiting' };
+    } catch (err) {
+      this.log.warn({ err, accountId }, 'enqueue of media item creation failed; the reconciler will retry');
+      return null;
     }
   }
 
