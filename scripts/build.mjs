@@ -27,15 +27,14 @@ const prismaWasmFromFile = {
 };
 
 // Loaded from node_modules as published: packages that read files next to themselves (templates, static assets,
-// WebAssembly, native addons, worker scripts), packages that other kept packages load too (one copy, not two), what only
-// the CLI or a rare admin page needs, and pg, whose bundled copy fails to connect.
+// WebAssembly, native addons, pino's worker scripts), packages that other kept packages load too (one copy, not two),
+// what only the CLI or a rare admin page needs, and pg, whose bundled copy fails to connect.
 const KEEP_PUBLISHED = [
   '@prisma/*',
   'pg',
   'pg-*',
   'pino',
   'pino-*',
-  'thread-stream',
   '@bull-board/*',
   '@fastify/static',
   '@fastify/swagger-ui',
@@ -46,8 +45,6 @@ const KEEP_PUBLISHED = [
   'cli-progress',
   'qrcode',
   'qrcode-terminal',
-  'tus-js-client',
-  'esbuild',
 ];
 
 await rm(outdir, { recursive: true, force: true });
