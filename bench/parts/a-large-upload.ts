@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
-import { startBaseline } from '../lib/baseline.ts';
+import { primeForFreshMemory, startBaseline } from '../lib/baseline.ts';
 import { writeLargeFile, writePhotoSet } from '../lib/media-files.ts';
 import { uploadMultipart, type UploadResult } from '../lib/multipart.ts';
 import { RssSampler } from '../lib/proc.ts';
@@ -40,7 +40,8 @@ export async function largeUpload(ctx: BenchContext): Promise<PartResult> {
       await baseline.clear();
     };
     const runRelay = async (rep: number) => {
-      // A device of its own per repetition: each upload is a new asset (201), never a duplicate answer.
+      // A device of its own per repetition: each upload is a new asset (201), never a duplicate answer (its bytes are a
+      // blob the relay holds since priming).
       const device = await admin.pairDevice(accountId, `Bench phone ${rep}`);
       const sampler = new RssSampler(relay.child.pid).start({ resetPeak: true });
       const result = await uploadMultipart(`${relay.url}/api/v1/assets`, file, {
@@ -67,6 +68,18 @@ export async function largeUpload(ctx: BenchContext): Promise<PartResult> {
       if (r.status !== 201) throw new Error(`warm-up upload to ${url}: ${r.status} ${JSON.stringify(r.body)}`);
     }
     await baseline.clear();
+    await primeForFreshMemory(
+      async () => {
+        const device = await admin.pairDevice(accountId, 'Bench phone, priming');
+        const r = await uploadMultipart(`${relay.url}/api/v1/assets`, file, { token: device.token, fields: { deviceAssetId: 'a-prime' } });
+        if (r.status !== 201) throw new Error(`priming upload answered ${r.status}: ${JSON.stringify(r.body)}`);
+      },
+      async () => {
+        const r = await uploadMultipart(baseline.url, file, { fields: { deviceAssetId: 'a' } });
+        if (r.status !== 201) throw new Error(`baseline answered ${r.status}: ${JSON.stringify(r.body)}`);
+        await baseline.clear();
+      },
+    );
 
     // Alternate the order so neither side always runs on a warmer (or busier) machine.
     for (let rep = 0; rep < reps; rep++) {
