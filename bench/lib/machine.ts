@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { statfs } from 'node:fs/promises';
+import { readdir, readFile, statfs } from 'node:fs/promises';
+import path from 'node:path';
 import os from 'node:os';
 import pg from 'pg';
 import { Redis } from 'ioredis';
@@ -18,6 +19,21 @@ export interface Machine {
   postgres: string;
   redis: string;
   git: string;
+  /** Whether a virtio balloon hands freed memory back to the host (bench/README.md, "Fresh memory"). */
+  freePageReporting: boolean;
+}
+
+// VIRTIO_BALLOON_F_REPORTING, a bit of the device's feature string in sysfs (one character per bit, lowest first).
+const BALLOON_REPORTING_BIT = 5;
+
+async function balloonReportsFreePages(): Promise<boolean> {
+  const dir = '/sys/bus/virtio/drivers/virtio_balloon';
+  const devices = await readdir(dir).catch(() => [] as string[]);
+  for (const device of devices.filter((d) => d.startsWith('virtio'))) {
+    const features = await readFile(path.join(dir, device, 'features'), 'utf8').catch(() => '');
+    if (features[BALLOON_REPORTING_BIT] === '1') return true;
+  }
+  return false;
 }
 
 function git(args: string[]): string {
@@ -51,5 +67,6 @@ export async function describeMachine(diskPath: string): Promise<Machine> {
     postgres,
     redis: /redis_version:(\S+)/.exec(info)?.[1] ?? '?',
     git: `${git(['rev-parse', '--short', 'HEAD'])}${dirty}`,
+    freePageReporting: await balloonReportsFreePages(),
   };
 }
