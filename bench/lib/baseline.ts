@@ -41,16 +41,3 @@ export async function startBaseline(dir: string, cleanup: Cleanup, insertUrl?: s
   }
   throw new Error(`baseline server did not start:\n${child.tail().join('\n')}`);
 }
-
-/**
- * Before a part's timed runs of one large file: the relay stores the file once (untimed), then the baseline receives
- * it once and deletes it (untimed). From then on every timed run, on either side, ends by freeing as much memory as it
- * filled, and so starts like the one before: the baseline deletes its file after each run, and each relay run sends
- * bytes the relay holds, so storing them replaces the older copy. Without this, the relay's first run kept its copy
- * and the run after it met memory the machine had given back to its host, which costs several times more to write
- * into on a VM with free page reporting (bench/README.md, "Fresh memory").
- */
-export async function primeForFreshMemory(relayUpload: () => Promise<void>, baselineUploadAndClear: () => Promise<void>): Promise<void> {
-  await relayUpload();
-  await baselineUploadAndClear();
-}

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
-import { primeForFreshMemory, startBaseline } from '../lib/baseline.ts';
+import { startBaseline } from '../lib/baseline.ts';
 import { writeLargeFile, writePhotoSet } from '../lib/media-files.ts';
 import { uploadMultipart, type UploadResult } from '../lib/multipart.ts';
 import { RssSampler } from '../lib/proc.ts';
@@ -29,29 +29,33 @@ export async function largeUpload(ctx: BenchContext): Promise<PartResult> {
       relayPeakRss: [],
       baselinePeakRss: [],
     };
-    const runBaseline = async () => {
+    // `timed` false: the run is priming (below), and its figures are not kept.
+    const runBaseline = async (timed = true) => {
       const sampler = new RssSampler(baseline.child.pid).start({ resetPeak: true });
       const result = await uploadMultipart(baseline.url, file, { fields: { deviceAssetId: 'a' } });
       const rss = sampler.stop();
       if (result.status !== 201) throw new Error(`baseline answered ${result.status}: ${JSON.stringify(result.body)}`);
-      runs.baseline.push(result);
-      runs.baselinePeakRss.push(Math.max(rss.max, rss.hwm));
-      ctx.log(`baseline: ${secs(result.seconds)} (${mbps(bytes, result.seconds)})`);
+      if (timed) {
+        runs.baseline.push(result);
+        runs.baselinePeakRss.push(Math.max(rss.max, rss.hwm));
+        ctx.log(`baseline: ${secs(result.seconds)} (${mbps(bytes, result.seconds)})`);
+      }
       await baseline.clear();
     };
-    const runRelay = async (rep: number) => {
-      // A device of its own per repetition: each upload is a new asset (201), never a duplicate answer (its bytes are a
-      // blob the relay holds since priming).
-      const device = await admin.pairDevice(accountId, `Bench phone ${rep}`);
+    const runRelay = async (run: number | 'priming') => {
+      // A device of its own per run: each upload is a new asset (201), never a duplicate answer (its bytes are a blob
+      // the relay holds since priming).
+      const device = await admin.pairDevice(accountId, `Bench phone ${run}`);
       const sampler = new RssSampler(relay.child.pid).start({ resetPeak: true });
       const result = await uploadMultipart(`${relay.url}/api/v1/assets`, file, {
         token: device.token,
-        fields: { deviceAssetId: `a-${rep}` },
+        fields: { deviceAssetId: `a-${run}` },
       });
       const rss = sampler.stop();
       if (result.status !== 201) throw new Error(`relay answered ${result.status}: ${JSON.stringify(result.body)}`);
       if (result.body.sha256 !== file.sha256 || result.body.size !== bytes)
         throw new Error(`relay stored the wrong bytes: ${JSON.stringify(result.body)}`);
+      if (run === 'priming') return; // its figures are not kept
       runs.relay.push(result);
       runs.relayPeakRss.push(Math.max(rss.max, rss.hwm));
       ctx.log(`relay:    ${secs(result.seconds)} (${mbps(bytes, result.seconds)}), peak RSS ${mb(Math.max(rss.max, rss.hwm))}`);
@@ -68,18 +72,10 @@ export async function largeUpload(ctx: BenchContext): Promise<PartResult> {
       if (r.status !== 201) throw new Error(`warm-up upload to ${url}: ${r.status} ${JSON.stringify(r.body)}`);
     }
     await baseline.clear();
-    await primeForFreshMemory(
-      async () => {
-        const device = await admin.pairDevice(accountId, 'Bench phone, priming');
-        const r = await uploadMultipart(`${relay.url}/api/v1/assets`, file, { token: device.token, fields: { deviceAssetId: 'a-prime' } });
-        if (r.status !== 201) throw new Error(`priming upload answered ${r.status}: ${JSON.stringify(r.body)}`);
-      },
-      async () => {
-        const r = await uploadMultipart(baseline.url, file, { fields: { deviceAssetId: 'a' } });
-        if (r.status !== 201) throw new Error(`baseline answered ${r.status}: ${JSON.stringify(r.body)}`);
-        await baseline.clear();
-      },
-    );
+    // Priming (bench/README.md, "Fresh memory"): the relay stores the file once and the baseline receives and deletes
+    // it once, untimed, so every timed run starts after a run that freed as much as it wrote.
+    await runRelay('priming');
+    await runBaseline(false);
 
     // Alternate the order so neither side always runs on a warmer (or busier) machine.
     for (let rep = 0; rep < reps; rep++) {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { primeForFreshMemory, startBaseline } from '../lib/baseline.ts';
+import { startBaseline } from '../lib/baseline.ts';
 import { writeLargeFile } from '../lib/media-files.ts';
 import { uploadMultipart } from '../lib/multipart.ts';
 import { rssThrough } from '../lib/proc.ts';
@@ -38,34 +38,31 @@ export async function resumableUpload(ctx: BenchContext): Promise<PartResult> {
     // Best of `reps` for each of the three, in rotating order: a single sample of a disk-bound run swings by a third
     // from one run to the next (write-back of earlier runs, other processes), and neither side should always run first.
     const seconds: Record<'baseline' | 'one PATCH' | '8 MiB PATCHes', number[]> = { baseline: [], 'one PATCH': [], '8 MiB PATCHes': [] };
-    const runBaseline = async () => {
+    // `timed` false: the run is priming (below), and its figures are not kept.
+    const runBaseline = async (timed = true) => {
       const r = await uploadMultipart(baseline.url, file, { fields: { deviceAssetId: 'g' } });
       if (r.status !== 201) throw new Error(`baseline answered ${r.status}`);
-      ctx.log(`baseline: ${secs(r.seconds)} (${mbps(bytes, r.seconds)})`);
-      seconds.baseline.push(r.seconds);
+      if (timed) {
+        ctx.log(`baseline: ${secs(r.seconds)} (${mbps(bytes, r.seconds)})`);
+        seconds.baseline.push(r.seconds);
+      }
       await baseline.clear();
     };
-    const runRelay = (label: 'one PATCH' | '8 MiB PATCHes', chunk: number) => async (rep: number) => {
+    const runRelay = (label: 'one PATCH' | '8 MiB PATCHes', chunk: number) => async (run: number | 'priming') => {
       // A device of its own per run: each is a new asset (its bytes are a blob the relay holds since priming).
-      const device = await admin.pairDevice(accountId, `Bench phone ${label} ${rep}`);
-      const r = await uploadResumable(relay.url, file, device.token, `g-${label}-${rep}`, chunk);
+      const device = await admin.pairDevice(accountId, `Bench phone ${label} ${run}`);
+      const r = await uploadResumable(relay.url, file, device.token, `g-${label}-${run}`, chunk);
       if (r.status !== 204 || !r.assetId) throw new Error(`resumable (${label}) answered ${r.status}: ${String(r.body).slice(0, 300)}`);
+      if (run === 'priming') return; // its figures are not kept
       ctx.log(`relay, ${label}: ${secs(r.seconds)} (${mbps(bytes, r.seconds)})`);
       seconds[label].push(r.seconds);
     };
-    const order = [runBaseline, runRelay('one PATCH', Infinity), runRelay('8 MiB PATCHes', 8 * MiB)];
-    await primeForFreshMemory(
-      async () => {
-        const device = await admin.pairDevice(accountId, 'Bench phone, priming');
-        const r = await uploadResumable(relay.url, file, device.token, 'g-prime', Infinity);
-        if (r.status !== 204) throw new Error(`priming upload answered ${r.status}: ${String(r.body).slice(0, 300)}`);
-      },
-      async () => {
-        const r = await uploadMultipart(baseline.url, file, { fields: { deviceAssetId: 'g' } });
-        if (r.status !== 201) throw new Error(`baseline answered ${r.status}`);
-        await baseline.clear();
-      },
-    );
+    const onePatch = runRelay('one PATCH', Infinity);
+    const order = [() => runBaseline(), onePatch, runRelay('8 MiB PATCHes', 8 * MiB)];
+    // Priming (bench/README.md, "Fresh memory"): the relay stores the file once and the baseline receives and deletes
+    // it once, untimed, so every timed run starts after a run that freed as much as it wrote.
+    await onePatch('priming');
+    await runBaseline(false);
     for (let rep = 0; rep < reps; rep++) {
       for (let i = 0; i < order.length; i++) await order[(i + rep) % order.length]!(rep);
     }
