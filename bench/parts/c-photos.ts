@@ -131,12 +131,15 @@ export async function photos(ctx: BenchContext): Promise<PartResult> {
     const scratch = await isolatedRelayEnv('http://127.0.0.1:9', cleanup);
     const baseline = await startBaseline(path.join(ctx.dataDir, 'baseline-c'), cleanup, scratch.databaseUrl);
     const warnings: string[] = [];
-    const runBaseline = async (): Promise<Run> => {
+    // `timed` false: the run is priming (below), and its figures are not kept.
+    const runBaseline = async (timed = true): Promise<Run> => {
       await settleDisk();
-      ctx.log(`baseline (hash + fsync + INSERT), ${CONCURRENCY} connections…`);
+      if (timed) ctx.log(`baseline (hash + fsync + INSERT), ${CONCURRENCY} connections…`);
       const run = await uploadAll(files, warm, baseline.url, undefined, baseline.child.pid, (_f, status) => status === 201);
-      ctx.log(`baseline: ${secs(run.seconds)}, ${(count / run.seconds).toFixed(1)} uploads/s, ${mbps(total, run.seconds)}`);
-      ctx.log(`          ${cpuLine(run.cpu, count)}`);
+      if (timed) {
+        ctx.log(`baseline: ${secs(run.seconds)}, ${(count / run.seconds).toFixed(1)} uploads/s, ${mbps(total, run.seconds)}`);
+        ctx.log(`          ${cpuLine(run.cpu, count)}`);
+      }
       await baseline.clear();
       return run;
     };
@@ -179,9 +182,7 @@ export async function photos(ctx: BenchContext): Promise<PartResult> {
     // timed run starts as every later one does, after a run that freed as much as it wrote. Without it the baseline's
     // first run met memory the photo set's generation had filled and the host had taken back: 9.8–11.4 s against
     // 7.8–7.9 s for its second, in the same full runs.
-    await settleDisk();
-    await uploadAll(files, warm, baseline.url, undefined, baseline.child.pid, (_f, status) => status === 201);
-    await baseline.clear();
+    await runBaseline(false);
     const baseRuns = [await runBaseline()];
     const relayRuns = [await runRelay(), await runRelay()];
     baseRuns.push(await runBaseline());
