@@ -67,9 +67,17 @@ it('the reconciler reads the ledger a page at a time, by key, and schedules ever
   await rig.admin.call('PATCH', `/api/v1/admin/accounts/${m.accountId}`, { forwarding: 'paused' });
   const photos = Array.from({ length: 23 }, () => jpeg());
   for (const p of photos) await send(m.phone, p);
-  // Resume in the ledger only, so nothing is scheduled until the reconciler runs.
-  await rig.relay.services.db.account.update({ where: { id: m.accountId }, data: { forwarding: 'active' } });
-  const result = await reconcile(rig.relay.services, { tokenMarginMs: 0, accountId: m.accountId, pageSize: 5 });
+  // Resume in the ledger only, so nothing is scheduled until the reconciler runs. The worker may still start some of
+  // them meanwhile (an upload's hint arriving late, its own reconcile on its timer); Google holds every upload for a
+  // while, so that none gains its token, and becomes the create job's, before this pass has read every page.
+  await rig.control('PATCH', '/emulator/config', { latencyMs: 5000 });
+  let result;
+  try {
+    await rig.relay.services.db.account.update({ where: { id: m.accountId }, data: { forwarding: 'active' } });
+    result = await reconcile(rig.relay.services, { tokenMarginMs: 0, accountId: m.accountId, pageSize: 5 });
+  } finally {
+    await rig.control('PATCH', '/emulator/config', { latencyMs: 0 });
+  }
   assert.equal(result.pages, 5);
   assert.equal(result.uploads, photos.length);
   await waitAllState(rig, m.accountId, 'backed_up', 30_000, photos.length);
